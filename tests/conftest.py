@@ -1,0 +1,31 @@
+"""Fixtures shared by every test: a clean environment and paths to the tiny test programs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "tests" / "programs"
+CLEARED_PREFIXES = ("AWS_", "LAMBDA_", "WRAPPER_", "_HANDLER", "_X_AMZN_TRACE_ID")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees Lambda, AWS or wrapper variables from the machine it runs on."""
+    for name in list(os.environ):
+        if name.startswith(CLEARED_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def program():
+    """Return the argv prefix that runs tests/programs/NAME.py with this interpreter."""
+
+    def _program(name: str) -> list[str]:
+        return [sys.executable, str(PROGRAMS / f"{name}.py")]
+
+    return _program

@@ -1,0 +1,5 @@
+"""`python -m wrapper`: the same entry point as the `wrapper` command."""
+
+from wrapper.cli import main
+
+raise SystemExit(main())
