@@ -1,0 +1,1 @@
+"""Sample Lambda events, built from the examples in the AWS documentation each builder cites."""

@@ -1,0 +1,61 @@
+"""HTTP events: recognise the source, normalize to HttpRequest, answer in the caller's shape. Pure: no I/O.
+
+Each source is one module behind the `Adapter` protocol (`infer`, `parse`, `respond`), tried in this order:
+
+    alb        requestContext.elb
+    apigw_v2   version "2.0" + requestContext.http  (function_url when requestContext.domainName has ".lambda-url.")
+    apigw_v1   resource or httpMethod + requestContext
+    (none)     "raw": anything else, including EventBridge events and non-objects
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wrapper.events import alb, apigw_v1, apigw_v2
+from wrapper.events.auth import check_bearer
+from wrapper.events.base import Adapter, is_textual
+from wrapper.events.failure import error_http_response, error_kind, error_status
+from wrapper.types import EventSource, HttpRequest, HttpResponse
+
+__all__ = [
+    "build_http_event_response",
+    "check_bearer",
+    "detect_source",
+    "error_http_response",
+    "error_kind",
+    "error_status",
+    "is_textual",
+    "parse_http_event",
+]
+
+ADAPTERS: tuple[Adapter, ...] = (alb, apigw_v2, apigw_v1)
+
+
+def _infer(event: Any) -> tuple[EventSource, Adapter | None]:
+    """The source of an event and the adapter that reads it (None for raw)."""
+    if isinstance(event, dict):
+        for adapter in ADAPTERS:
+            source = adapter.infer(event)
+            if source is not None:
+                return source, adapter
+    return "raw", None
+
+
+def detect_source(event: Any) -> EventSource:
+    """Which caller sent this event: alb, function_url, apigw_v2, apigw_v1 or raw."""
+    return _infer(event)[0]
+
+
+def parse_http_event(event: Any) -> HttpRequest | None:
+    """Normalize an HTTP event to HttpRequest; None when it is not one. InvalidEventError on a broken one."""
+    source, adapter = _infer(event)
+    return None if adapter is None else adapter.parse(event, source)
+
+
+def build_http_event_response(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
+    """The response document the request's source expects."""
+    for adapter in ADAPTERS:
+        if request.source in adapter.SOURCES:
+            return adapter.respond(request, response)
+    raise ValueError(f"no HTTP response shape for event source {request.source!r}")

@@ -1,0 +1,23 @@
+"""The bearer-token check for HTTP callers (config `auth.bearer_token_env`)."""
+
+from __future__ import annotations
+
+import hmac
+
+from wrapper.errors import UnauthorizedError
+from wrapper.types import HttpRequest
+
+
+def check_bearer(request: HttpRequest, expected_token: str) -> None:
+    """Raise UnauthorizedError unless the request sends 'Authorization: Bearer <expected_token>'."""
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        raise UnauthorizedError("Authorization header is missing")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise UnauthorizedError("Authorization scheme must be Bearer")
+    # compare_digest on bytes: constant time, and it also accepts non-ASCII tokens
+    matches = hmac.compare_digest(token.strip().encode("utf-8"), expected_token.encode("utf-8"))
+    # an empty expected token would let "Bearer " through; a misconfiguration must not open the door
+    if not matches or not expected_token:
+        raise UnauthorizedError("Bearer token is wrong")
