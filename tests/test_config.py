@@ -1,0 +1,283 @@
+"""Config loading: schema, defaults, cross-field checks, and errors that name file, line and field path."""
+
+from __future__ import annotations
+
+import os
+import stat
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from wrapper.config import (
+    FlagArgConfig,
+    StdinConfig,
+    ValueArgConfig,
+    WrapperConfig,
+    load_config,
+    resolve_executable,
+)
+from wrapper.errors import ConfigError, Problem
+
+
+def write(tmp_path: Path, text: str, name: str = "wrapper.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def problems_of(tmp_path: Path, text: str) -> list[Problem]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    return caught.value.problems
+
+
+def test_minimal_config_gets_every_default(tmp_path):
+    config = load_config(write(tmp_path, "command: [cat]\n"))
+    assert config.mode == "exec"
+    assert config.stdin == "none"
+    assert config.output.format == "raw"
+    assert config.output.max_bytes == 6_291_000
+    assert config.timeout_s == 60
+    assert config.scratch.dir == "/tmp"
+    assert config.http.status_codes.timeout == 504
+
+
+def test_full_exec_config_parses_every_form(tmp_path):
+    config = load_config(write(tmp_path, """
+        command: [probe, --quiet]
+        inputs:
+          target: {from: "query.target || target", destination: {deny_private: true}}
+          verbose: {type: boolean, default: false}
+          doc: {type: object, required: false}
+        args:
+          - --
+          - {value: target}
+          - {flag: --target, value: target, style: equals}
+          - {switch: --verbose, value: verbose}
+          - {template: "--x={target}", when: verbose}
+          - {file: doc}
+          - {flag: --in, file: doc}
+        stdin: {value: doc, as: json}
+        env: {MODE: fast, PORT: 8080, T: {value: target}, G: {template: "hi {target}"}}
+        files: {doc: {value: doc, filename: doc.json}}
+        exit_codes: {1: {success: true}, 2: {error_type: Function.BadPattern, status_code: 400}}
+    """))
+    assert isinstance(config.args[1], ValueArgConfig)
+    assert isinstance(config.args[2], FlagArgConfig) and config.args[2].style == "equals"
+    assert isinstance(config.stdin, StdinConfig) and config.stdin.as_ == "json"
+    assert config.env["PORT"] == "8080"  # a YAML number stands for the literal word
+    assert config.inputs["target"].from_ == "query.target || target"
+    assert config.inputs["target"].is_required and not config.inputs["verbose"].is_required
+    assert config.exit_codes[1].success
+
+
+def test_server_config_parses(tmp_path):
+    config = load_config(write(tmp_path, """
+        mode: server
+        command: [blackbox_exporter, --config.file=bb.yml]
+        inputs: {target: {}, module: {default: http_2xx}}
+        server:
+          port: 9115
+          ready: {path: /-/healthy}
+          request: {path: /probe, query: {target: "{target}", module: "{module}"}}
+        output: {format: prometheus_json}
+    """))
+    assert config.server is not None and config.server.request.query["module"] == "{module}"
+
+
+def test_config_is_frozen(tmp_path):
+    config = load_config(write(tmp_path, "command: [cat]\n"))
+    with pytest.raises(Exception):
+        config.timeout_s = 5  # type: ignore[misc]
+
+
+def test_malformed_config_reports_file_line_and_path(tmp_path):
+    [problem] = problems_of(tmp_path, """
+        command: [cat]
+        inputs:
+          target:
+            type: strng
+    """)
+    assert problem.file.endswith("wrapper.yaml")
+    assert problem.line == 4
+    assert problem.path == "inputs.target.type"
+    assert "strng" in problem.reason
+    assert str(problem).startswith(f"{problem.file}:4: inputs.target.type: ")
+
+
+def test_several_problems_are_reported_at_once_in_line_order(tmp_path):
+    problems = problems_of(tmp_path, """
+        command: [cat]
+        timeout_s: 0
+        args:
+          - {value: a, bogus: 1}
+          - [nested]
+        output: {format: xml}
+        colour: blue
+    """)
+    assert [(p.line, p.path) for p in problems] == [
+        (2, "timeout_s"),
+        (4, "args[0].bogus"),
+        (5, "args[1]"),
+        (6, "output.format"),
+        (7, "colour"),
+    ]
+    assert {p.reason for p in problems} >= {"unknown key"}
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("command: [cat]\nextra: 1\n", "extra"),
+        ("command: [cat]\noutput: {colour: red}\n", "output.colour"),
+        ("command: [cat]\ninputs: {a: {form: a}}\n", "inputs.a.form"),
+        ("command: [cat]\nserver: {port: 1, extra: 2}\nmode: server\n", "server.extra"),
+        ("command: [cat]\nstdin: {value: a, as: text, extra: 1}\ninputs: {a: {}}\n", "stdin.extra"),
+    ],
+    ids=["top", "output", "input", "server", "stdin"],
+)
+def test_unknown_keys_are_rejected(tmp_path, text, path):
+    problems = problems_of(tmp_path, text)
+    assert [(p.path, p.reason) for p in problems] == [(path, "unknown key")]
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "reason"),
+    [
+        ("command: []\n", "command", "at least 1"),
+        ("inputs: {}\n", "command", "required"),
+        ("command: [cat]\ninputs: {A-b: {}}\n", "inputs.A-b", "not a valid name"),
+        ("command: [cat]\ninputs: {a: {from: 'x[['}}\n", "inputs.a.from", "invalid JMESPath"),
+        ("command: [cat]\ninputs: {a: {pattern: '(('}}\n", "inputs.a.pattern", "invalid regular expression"),
+        ("command: [cat]\nexit_codes: {3: {error_type: Oops}}\n", "exit_codes.3.error_type", "must match"),
+        ("command: [cat]\nexit_codes: {256: {success: true}}\n", "exit_codes.256", "less than or equal to 255"),
+        ("command: [cat]\ntimeout_s: 901\n", "timeout_s", "less than or equal to 900"),
+        ("command: [cat]\nenv: {bad-name: x}\n", "env.bad-name", "should match pattern"),
+        ("command: [cat]\nargs: [{flag: --x}]\n", "args[0]", "exactly one of 'value' or 'file'"),
+        ("command: [cat]\nargs: [{template: 'a{b'}]\n", "args[0].template", "unbalanced"),
+        ("command: [cat]\nstdin: {as: text}\n", "stdin", "exactly one of 'value' or 'template'"),
+        ("command: [cat]\nfiles: {f: {value: a, filename: ../x}}\ninputs: {a: {}}\n", "files.f.filename", "plain"),
+        ("command: [cat]\nmode: server\n", "mode", "needs a 'server:' section"),
+        ("command: [cat]\nserver: {port: 80}\n", "server", "only allowed with mode: server"),
+        ("command: [cat]\nargs: [{value: nope}]\n", "args[0].value", "'nope' is not a declared input"),
+        ("command: [cat]\nargs: [{file: nope}]\n", "args[0].file", "not a declared file"),
+        ("command: [cat]\nargs: [{template: '{nope}'}]\n", "args[0].template", "not a declared input"),
+        ("command: [cat]\nargs: [{value: a, when: nope}]\ninputs: {a: {}}\n", "args[0].when", "not a declared"),
+        ("command: [cat]\nargs: [{switch: -v, value: a}]\ninputs: {a: {}}\n", "args[0].value", "boolean"),
+        ("command: [cat]\nstdin: {template: '{nope}'}\n", "stdin.template", "not a declared input"),
+        ("command: [cat]\nenv: {X: {value: nope}}\n", "env.X.value", "not a declared input"),
+        ("command: [cat]\nfiles: {f: {value: nope}}\n", "files.f.value", "not a declared input"),
+        ("command: [cat]\ninputs: {a: {type: integer, default: x}}\n", "inputs.a.default", "not of type integer"),
+        ("command: [cat]\ninputs: {a: {type: integer, min: 5, max: 1}}\n", "inputs.a.min", "greater than max"),
+        ("command: [cat]\ninputs: {a: {type: integer, pattern: x}}\n", "inputs.a.pattern", "only to strings"),
+        ("command: [cat]\nstdin: bytes\n", "stdin", "'none' or 'event'"),
+        ("command: [cat]\nexit_codes: {1: {success: true, status_code: 400}}\n", "exit_codes.1", "success status"),
+        ("command: [cat]\ninputs: {a: {destination: {allow: ['a b']}}}\n", "inputs.a.destination.allow", "host name"),
+        ("command: [cat]\ninputs: {a: {destination: {deny: [example.com]}}}\n", "inputs.a.destination.deny", "CIDR"),
+        ("command: [cat]\nargs: [true]\n", "args[0]", "an args item is a word or a mapping"),
+        ('command: ["a\\0b"]\n', "command[0]", "NUL"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and "\n" not in v and len(v) < 40 else None,
+)
+def test_invalid_field_is_reported_with_its_path(tmp_path, text, path, reason):
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, problems
+    assert problems[0].path == path
+    assert reason in problems[0].reason
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ("[{value: a}]", "args may only be literal words"),
+        ("[]\nstdin: event", "stdin is not allowed"),
+        ("[]\nfiles: {f: {value: a}}", "files are not allowed"),
+        ("[]\nenv: {X: {value: a}}", "env values must be literal"),
+        ("[]\nserver: {port: 1, request: {path: '/{nope}'}}", "'nope' is not a declared input"),
+        ("[]\nserver: {port: 1, request: {path: '/{file:f}'}}", "cannot be used here"),
+    ],
+    ids=["args", "stdin", "files", "env", "path-input", "path-file"],
+)
+def test_server_mode_restrictions(tmp_path, args, reason):
+    text = f"mode: server\ncommand: [srv]\ninputs: {{a: {{}}}}\nargs: {args}\n"
+    if "server:" not in args:
+        text += "server: {port: 8080}\n"
+    problems = problems_of(tmp_path, text)
+    assert any(reason in p.reason for p in problems), problems
+
+
+def test_yaml_syntax_error_reports_line(tmp_path):
+    [problem] = problems_of(tmp_path, "command: [cat\nargs: x\n")
+    assert problem.path == "" and problem.line is not None
+    assert "invalid YAML" in problem.reason
+
+
+def test_duplicate_keys_are_reported(tmp_path):
+    problems = problems_of(tmp_path, "command: [cat]\ntimeout_s: 1\ntimeout_s: 2\n")
+    assert [(p.line, p.path, p.reason) for p in problems] == [(3, "timeout_s", "duplicate key")]
+
+
+def test_non_mapping_document_is_an_error(tmp_path):
+    [problem] = problems_of(tmp_path, "- just\n- a list\n")
+    assert "mapping" in problem.reason
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_yaml_tags_cannot_build_objects(tmp_path):
+    """Regression: a config must never be able to run code through YAML tags."""
+    problems = problems_of(tmp_path, "command: !!python/object/apply:os.system ['true']\n")
+    assert "invalid YAML" in problems[0].reason
+
+
+def test_model_validate_accepts_python_names_too():
+    config = WrapperConfig.model_validate({"command": ["x"], "inputs": {"a": {"from_": "b"}}})
+    assert config.inputs["a"].from_ == "b"
+
+
+# resolve_executable
+
+
+def make_program(path: Path, mode: int = 0o755) -> Path:
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(mode)
+    return path
+
+
+def test_resolve_absolute_path(tmp_path):
+    program = make_program(tmp_path / "prog")
+    config = WrapperConfig(command=[str(program)])
+    assert resolve_executable(config, tmp_path / "wrapper.yaml", "") == str(program)
+
+
+def test_resolve_relative_to_config_dir(tmp_path):
+    (tmp_path / "bin").mkdir()
+    program = make_program(tmp_path / "bin" / "prog")
+    config = WrapperConfig(command=["./bin/prog"])
+    assert resolve_executable(config, tmp_path / "wrapper.yaml", "/nonexistent") == str(program)
+
+
+def test_resolve_bare_name_via_path(tmp_path):
+    program = make_program(tmp_path / "prog")
+    config = WrapperConfig(command=["prog"])
+    assert resolve_executable(config, "/elsewhere/wrapper.yaml", f"/nonexistent{os.pathsep}{tmp_path}") == str(program)
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [(["nosuchprogram"], "not found in PATH"), (["./missing"], "does not exist"), (["./data"], "not executable")],
+    ids=["bare-missing", "relative-missing", "not-executable"],
+)
+def test_resolve_failures_name_file_and_command0(tmp_path, command, reason):
+    make_program(tmp_path / "data", mode=stat.S_IRUSR | stat.S_IWUSR)
+    config = WrapperConfig(command=command)
+    with pytest.raises(ConfigError) as caught:
+        resolve_executable(config, tmp_path / "wrapper.yaml", str(tmp_path / "empty"))
+    [problem] = caught.value.problems
+    assert problem.file == str(tmp_path / "wrapper.yaml")
+    assert problem.path == "command[0]"
+    assert reason in problem.reason

@@ -1,0 +1,327 @@
+"""The config schema (pydantic v2) and `load_config`. Every key is documented once, here and in configparts.
+
+`docs/config-reference.md` is generated from these classes. Checks across fields live in `wrapper.configcheck`,
+YAML line tracking in `wrapper.yamlmap`. A config error lists every problem with file, line and field path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+
+from wrapper.configparts import (
+    ENV_NAME_PATTERN,
+    TAG_PREFIX,
+    ArgConfig,
+    BaseConfig,
+    DestinationConfig,
+    EnvConfig,
+    EnvValueConfig,
+    FileArgConfig,
+    FileConfig,
+    FlagArgConfig,
+    InputConfig,
+    Name,
+    PayloadConfig,
+    StdinConfig,
+    SwitchArgConfig,
+    TemplateArgConfig,
+    TemplateText,
+    ValueArgConfig,
+    Word,
+)
+from wrapper.errors import ConfigError, Problem
+from wrapper.protocol import ERROR_TYPE_PATTERN
+from wrapper.yamlmap import compose_yaml, problems_from_validation
+
+__all__ = [
+    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
+    "FileArgConfig", "FileConfig", "FlagArgConfig", "HttpConfig", "InputConfig", "OutputConfig", "PayloadConfig",
+    "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig", "StdinConfig",
+    "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig", "load_config",
+    "resolve_executable",
+]
+
+class ScratchConfig(BaseConfig):
+    """The per-invocation scratch directory (the program's cwd and HOME)."""
+
+    dir: str = Field("/tmp", description="Parent directory of each invocation's scratch dir.")
+    keep: bool = Field(False, description="Keep the scratch dir after the invocation (debugging only).")
+
+
+class OutputConfig(BaseConfig):
+    """How the program's stdout becomes the response."""
+
+    format: Literal["raw", "text", "json", "lines", "base64", "prometheus_json"] = Field(
+        "raw",
+        description="`raw`: bytes as-is; `text`: a JSON string; `json`: must parse as JSON; `lines`: a JSON array of "
+        "lines; `base64`: a JSON string; `prometheus_json`: Prometheus exposition converted to JSON.",
+    )
+    max_bytes: int = Field(
+        6_291_000, gt=0,
+        description="Cap on captured stdout, just under Lambda's 6 MB response limit.",
+    )
+    on_overflow: Literal["error", "truncate"] = Field(
+        "error",
+        description="`error`: fail with Function.OutputTooLarge; `truncate`: answer with the first `max_bytes`.",
+    )
+    content_type: str | None = Field(
+        None,
+        description="Content-Type for HTTP callers; default from `format` (json: application/json, text/lines: "
+        "text/plain; charset=utf-8, raw/base64: application/octet-stream).",
+    )
+
+
+class ExitCodeConfig(BaseConfig):
+    """What one exit status means."""
+
+    success: bool = Field(False, description="Treat this status as success; the output is used as usual.")
+    error_type: str | None = Field(
+        None,
+        description="Error type reported, matching `(Runtime|Function).[A-Z][a-zA-Z]+`; default Function.NonZeroExit.",
+    )
+    message: str | None = Field(None, description="Error message; default: the exit status and the tail of stderr.")
+    status_code: int | None = Field(
+        None, ge=100, le=599,
+        description="HTTP status for HTTP callers; default from `http.status_codes.failure`.",
+    )
+
+    @field_validator("error_type")
+    @classmethod
+    def _lambda_keeps_it(cls, value: str | None) -> str | None:
+        if value is not None and not ERROR_TYPE_PATTERN.fullmatch(value):
+            raise ValueError(f"{value!r} must match (Runtime|Function).[A-Z][a-zA-Z]+ (Lambda drops other names)")
+        return value
+
+    @model_validator(mode="after")
+    def _success_has_no_error(self) -> ExitCodeConfig:
+        if self.success and (self.error_type or self.message or self.status_code):
+            raise ValueError("a success status takes no error_type, message or status_code")
+        return self
+
+
+class ReadyConfig(BaseConfig):
+    """Server mode: when the program counts as ready."""
+
+    path: str | None = Field(None, description="HTTP GET path answering 2xx when ready; null: a TCP connect check.")
+    timeout_s: float = Field(
+        8.0, gt=0, le=10,
+        description="How long to wait at init; must fit Lambda's 10 s init budget.",
+    )
+    interval_s: float = Field(0.02, gt=0, description="Pause between readiness checks.")
+
+
+class RequestConfig(BaseConfig):
+    """Server mode: the HTTP request sent to the program for each invocation."""
+
+    method: str = Field("GET", pattern=r"^[A-Z]+$", description="HTTP method.")
+    path: TemplateText = Field("/", description="Path; `{name}` placeholders are URL-path-encoded.")
+    query: dict[str, TemplateText] = Field(
+        default_factory=dict,
+        description="Query parameters; values are templates, URL-encoded; a null optional input drops its key.",
+    )
+    headers: dict[str, TemplateText] = Field(default_factory=dict, description="Request headers; values are templates.")
+    body: PayloadConfig = Field(
+        "none",
+        description="`none`, `event` (the raw payload), `{value: NAME, as: text|json|base64}` or `{template: ...}`.",
+    )
+    timeout_header: str | None = Field(
+        None,
+        description="Header carrying the remaining time in seconds (e.g. X-Prometheus-Scrape-Timeout-Seconds).",
+    )
+    forward_headers: list[str] = Field(
+        default_factory=list,
+        description="HTTP events: request headers copied through (lower-case names).",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
+def _valid_status_ranges(value: str) -> str:
+    for chunk in value.split(","):
+        if not re.fullmatch(r"\s*[1-5]\d\d\s*(-\s*[1-5]\d\d\s*)?", chunk):
+            raise ValueError(f"{value!r} must be statuses or ranges like '200-299,304'")
+    return value
+
+
+class ServerConfig(BaseConfig):
+    """Server mode: the long-lived program and how each invocation becomes a request to it."""
+
+    port: int = Field(ge=1, le=65535, description="The program listens on 127.0.0.1:port; requests only ever go there.")
+    ready: ReadyConfig = Field(default_factory=ReadyConfig, description="Readiness check at init.")
+    request: RequestConfig = Field(default_factory=RequestConfig, description="The request per invocation.")
+    success_status: Annotated[str, BeforeValidator(lambda v: _valid_status_ranges(str(v)))] = Field(
+        "200-299",
+        description="Upstream statuses that count as success; others give Function.UpstreamError (status kept).",
+    )
+    pass_status: bool = Field(
+        False,
+        description="HTTP callers: return the upstream status and body as-is instead of an error.",
+    )
+    restart_backoff_s: float = Field(
+        0.1, gt=0,
+        description="First delay before restarting a dead program; doubles each time.",
+    )
+    max_restart_backoff_s: float = Field(5.0, gt=0, description="Upper bound of the restart delay.")
+
+
+class StatusCodesConfig(BaseConfig):
+    """HTTP statuses for each kind of failure."""
+
+    invalid_event: int = Field(400, ge=100, le=599, description="An event value failed its checks.")
+    unauthorized: int = Field(401, ge=100, le=599, description="Missing or wrong bearer token.")
+    failure: int = Field(502, ge=100, le=599, description="The program failed (exit status, signal, output).")
+    timeout: int = Field(504, ge=100, le=599, description="The program ran out of time.")
+    internal: int = Field(500, ge=100, le=599, description="wrapper itself failed.")
+
+
+class HttpConfig(BaseConfig):
+    """How HTTP events (Function URL, API Gateway v1/v2, ALB) are answered."""
+
+    status_codes: StatusCodesConfig = Field(
+        default_factory=StatusCodesConfig,
+        description="HTTP status per failure kind.",
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra response headers.")
+
+
+class AuthConfig(BaseConfig):
+    """Authorization of HTTP callers (direct invocations are IAM-authorized)."""
+
+    bearer_token_env: str | None = Field(
+        None,
+        description="Name of the runtime env var holding the expected token; when set, HTTP requests must send "
+        "`Authorization: Bearer <token>`, else 401 before anything runs.",
+    )
+
+
+class WrapperConfig(BaseConfig):
+    """The whole config file."""
+
+    version: Literal[1] = Field(1, description="Schema version; only 1 exists.")
+    mode: Literal["exec", "server"] = Field(
+        "exec",
+        description="`exec`: one process per invocation; `server`: one long-lived program, started at init, answering "
+        "HTTP on loopback.",
+    )
+    command: list[Word] = Field(
+        min_length=1,
+        description="argv prefix (literal words). argv[0]: absolute; containing `/`: relative to the config file's "
+        "directory; else looked up in PATH.",
+    )
+    inputs: dict[Name, InputConfig] = Field(
+        default_factory=dict,
+        description="Named values taken from the event and checked.",
+    )
+    args: list[ArgConfig] = Field(
+        default_factory=list,
+        description="Words after `command`: literal words or `{value}`, `{flag}`, `{switch}`, `{template}`, `{file}` "
+        "items.",
+    )
+    stdin: PayloadConfig = Field(
+        "none",
+        description="`none`, `event` (the raw invocation payload), `{value: NAME, as: text|json|base64}` or `{template:"
+        " ...}`.",
+    )
+    env: dict[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")], EnvConfig] = Field(
+        default_factory=dict,
+        description="Program environment: NAME to a literal string, `{value: NAME}` or `{template: ...}`; wins over "
+        "everything else.",
+    )
+    env_passthrough: list[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")]] = Field(
+        default_factory=list,
+        description="Names copied from the runtime's own environment.",
+    )
+    aws_credentials: bool = Field(
+        False,
+        description="Pass the function's AWS credentials "
+        "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).",
+    )
+    files: dict[Name, FileConfig] = Field(
+        default_factory=dict,
+        description="Files written into the scratch dir; their paths via `{file:NAME}` or `{file: NAME}`.",
+    )
+    scratch: ScratchConfig = Field(default_factory=ScratchConfig, description="The per-invocation scratch dir.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="How stdout becomes the response.")
+    exit_codes: dict[Annotated[int, Field(ge=0, le=255)], ExitCodeConfig] = Field(
+        default_factory=dict,
+        description="Exit status to outcome; 0 is success unless listed, any other status an error.",
+    )
+    timeout_s: float = Field(
+        60, gt=0, le=900,
+        description="Per-invocation limit; effective: min(timeout_s, deadline - deadline_margin_s).",
+    )
+    grace_s: float = Field(
+        1.0, ge=0,
+        description="Time between SIGTERM and SIGKILL, always sent to the whole process group.",
+    )
+    deadline_margin_s: float = Field(
+        0.5, ge=0,
+        description="Time kept back before Lambda's deadline to report a structured Function.Timeout.",
+    )
+    stderr_tail_bytes: int = Field(2048, ge=0, description="How much of stderr goes into error messages.")
+    server: ServerConfig | None = Field(None, description="Required when mode is server, forbidden otherwise.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="How HTTP events are answered.")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Authorization of HTTP callers.")
+
+
+def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
+    """Read, parse and validate a config file; raise one ConfigError listing every problem."""
+    from wrapper.configcheck import check_config  # it needs the classes above: import at call time
+
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config: {error}", file=file) from None
+    try:
+        document, node, duplicates = compose_yaml(text, file)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = f"invalid YAML: {getattr(error, 'problem', None) or error}"
+        raise ConfigError([Problem(file=file, path="", reason=reason, line=line)]) from None
+    if not isinstance(document, dict):
+        raise ConfigError([Problem(file=file, path="", reason="the config must be a YAML mapping", line=1)])
+    problems = list(duplicates)
+    try:
+        config = WrapperConfig.model_validate(document)
+    except ValidationError as error:
+        problems += problems_from_validation(error, node, file)
+        raise ConfigError(sorted(problems, key=lambda p: p.line or 0)) from None
+    problems += check_config(config, node, file)
+    if problems:
+        raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
+    return config
+
+
+def resolve_executable(config: WrapperConfig, config_path: str | os.PathLike[str], path_env: str) -> str:
+    """The absolute path of command[0]: absolute as-is, with a '/' relative to the config's dir, else via PATH."""
+    name = config.command[0]
+    file = str(config_path)
+    if os.path.isabs(name):
+        candidate: str | None = name
+    elif "/" in name:
+        candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(file)), name))
+    else:
+        candidate = shutil.which(name, path=path_env)
+        if candidate is None:
+            raise ConfigError([Problem(file=file, path="command[0]", reason=f"{name!r} not found in PATH")])
+        candidate = os.path.abspath(candidate)
+    if not os.path.isfile(candidate):
+        reason = f"{candidate!r} does not exist or is not a file"
+        raise ConfigError([Problem(file=file, path="command[0]", reason=reason)])
+    if not os.access(candidate, os.X_OK):
+        raise ConfigError([Problem(file=file, path="command[0]", reason=f"{candidate!r} is not executable")])
+    return candidate

@@ -1,0 +1,332 @@
+"""The config schema's parts that say how event values become argv, stdin, env and files (see wrapper.config).
+
+Single-field checks (regex and JMESPath compile, name patterns, templates) run inside pydantic, so they are
+reported together with every other schema problem.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+import jmespath
+import jmespath.exceptions
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from wrapper.template import NAME_PATTERN, parse_template
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
+ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TAG_PREFIX = "~"  # marks union tags in pydantic error locations, so yamlmap can drop them from paths
+
+
+def _number_to_word(value: Any) -> Any:
+    """Let YAML numbers stand for literal words (`PORT: 8080`); booleans stay errors, they are rarely meant."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _word(value: Any) -> Any:
+    value = _number_to_word(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("contains a NUL byte, which cannot reach a program")
+    return value
+
+
+def _template(value: Any) -> Any:
+    value = _word(value)
+    if isinstance(value, str):
+        parse_template(value)
+    return value
+
+
+def _name(value: Any) -> Any:
+    if isinstance(value, str) and not NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid name ([a-z_][a-z0-9_]*)")
+    return value
+
+
+Word = Annotated[str, BeforeValidator(_word)]  # a literal argv word or env value
+TemplateText = Annotated[str, BeforeValidator(_template)]  # text with {name} / {file:NAME} placeholders
+Name = Annotated[str, BeforeValidator(_name)]  # an input or file name
+
+
+def _shape(value: Any) -> str | None:
+    """Discriminate `word | {mapping}` unions by shape, so errors describe one branch, not all of them."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return f"{TAG_PREFIX}word"
+    if isinstance(value, dict):
+        return f"{TAG_PREFIX}mapping"
+    return None
+
+
+class BaseConfig(BaseModel):
+    """Common settings: unknown keys are errors, parsed configs never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DestinationConfig(BaseConfig):
+    """Checks for an input naming a network destination (URL, host, host:port, [v6]:port or IP)."""
+
+    allow: list[str] = Field(
+        default_factory=list,
+        description="IPs, CIDRs or host names always allowed; checked first.",
+    )
+    deny_loopback: bool = Field(True, description="Deny 127.0.0.0/8, ::1, 0.0.0.0, :: and `localhost`.")
+    deny_link_local: bool = Field(
+        True,
+        description="Deny 169.254.0.0/16 (incl. the 169.254.169.254 metadata service), fe80::/10 and fd00:ec2::254.",
+    )
+    deny_private: bool = Field(False, description="Deny 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 and fc00::/7.")
+    deny: list[str] = Field(default_factory=list, description="Extra CIDRs to deny.")
+    resolve: bool = Field(
+        True,
+        description="Resolve host names and check every address; names that do not resolve pass (the program reports "
+        "them).",
+    )
+
+    @field_validator("allow")
+    @classmethod
+    def _addresses_or_names(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOST_NAME.fullmatch(entry):
+                    raise ValueError(f"{entry!r} is not an IP address, CIDR or host name") from None
+        return value
+
+    @field_validator("deny")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return value
+
+
+InputType = Literal["string", "integer", "number", "boolean", "list", "object"]
+ItemType = Literal["string", "integer", "number", "boolean"]
+
+
+class InputConfig(BaseConfig):
+    """How one named value is taken from the event and checked."""
+
+    from_: str | None = Field(
+        None, alias="from",
+        description="JMESPath expression over the event (or, for HTTP events, the request view); default: the input's "
+        "own name. `@` is the whole document.",
+    )
+    type: InputType = Field(
+        "string",
+        description="The value's type. integer/number/boolean also accept their canonical text forms (`42`, `1.5`, "
+        "`true`), as HTTP query strings give.",
+    )
+    required: bool | None = Field(
+        None,
+        description="A missing (null) value is an error. Default: true when no `default` is given, else false.",
+    )
+    default: Any = Field(None, description="The value used when the expression yields null.")
+    enum: list[Any] | None = Field(None, description="The allowed values (for lists: of each item).")
+    pattern: str | None = Field(
+        None,
+        description="Regular expression a string (for lists: each item) must match in full.",
+    )
+    min: float | None = Field(None, description="Numbers: inclusive lower bound.")
+    max: float | None = Field(None, description="Numbers: inclusive upper bound.")
+    min_length: int | None = Field(None, ge=0, description="Strings: minimum length in characters.")
+    max_length: int = Field(
+        4096, ge=0,
+        description="Strings: maximum length in characters (argv words must stay far below 128 KiB).",
+    )
+    max_items: int | None = Field(None, ge=0, description="Lists: maximum number of items.")
+    items: ItemType = Field("string", description="Lists: the type of each item.")
+    allow_dash: bool = Field(False, description="The value may start with `-` (a program could read it as an option).")
+    destination: DestinationConfig | None = Field(
+        None,
+        description="Treat the value as a network destination and deny internal addresses.",
+    )
+
+    @field_validator("from_")
+    @classmethod
+    def _jmespath(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                jmespath.compile(value)
+            except jmespath.exceptions.JMESPathError as error:
+                reason = str(error).splitlines()[0].removesuffix(", for expression:")
+                raise ValueError(f"invalid JMESPath expression: {reason}") from None
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"invalid regular expression: {error}") from None
+        return value
+
+    @property
+    def is_required(self) -> bool:
+        """Whether a missing value is an error (explicit `required`, else: no `default` given)."""
+        if self.required is not None:
+            return self.required
+        return "default" not in self.model_fields_set
+
+
+class _ArgBase(BaseConfig):
+    when: Name | None = Field(None, description="Include this item only when this input is present and truthy.")
+
+
+class ValueArgConfig(_ArgBase):
+    """`{value: NAME}`: the input's value as its own word; a list gives one word per item."""
+
+    value: Name = Field(description="The input whose value becomes the word(s).")
+
+
+class FlagArgConfig(_ArgBase):
+    """`{flag: --x, value: NAME}` or `{flag: --x, file: NAME}`: an option followed by its value."""
+
+    flag: Word = Field(description="The option word, e.g. `--target`.")
+    value: Name | None = Field(
+        None,
+        description="The input giving the option's value; a list repeats the flag per item.",
+    )
+    file: Name | None = Field(None, description="The file (from `files:`) whose path is the option's value.")
+    style: Literal["separate", "equals"] = Field(
+        "separate",
+        description="`separate`: two words (`--x` `v`); `equals`: one word (`--x=v`).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FlagArgConfig:
+        if (self.value is None) == (self.file is None):
+            raise ValueError("give exactly one of 'value' or 'file'")
+        return self
+
+
+class SwitchArgConfig(_ArgBase):
+    """`{switch: --verbose, value: NAME}`: the word only when the boolean input is true."""
+
+    switch: Word = Field(description="The word to add when the input is true.")
+    value: Name = Field(description="A boolean input.")
+
+
+class TemplateArgConfig(_ArgBase):
+    """`{template: "--x={name}"}`: one word mixing literal text, values and file paths."""
+
+    template: TemplateText = Field(
+        description="Text with `{name}` (input), `{file:NAME}` (file path); `{{`/`}}` escape braces.",
+    )
+
+
+class FileArgConfig(_ArgBase):
+    """`{file: NAME}`: the path of a file from `files:` as its own word."""
+
+    file: Name = Field(description="The file (from `files:`) whose path becomes the word.")
+
+
+def _arg_kind(value: Any) -> str | None:
+    if _shape(value) == f"{TAG_PREFIX}word":
+        return f"{TAG_PREFIX}word"
+    if isinstance(value, dict):
+        for key in ("flag", "switch", "template", "value", "file"):
+            if key in value:
+                return f"{TAG_PREFIX}{key}"
+    return None
+
+
+ArgConfig = Annotated[
+    Annotated[Word, Tag(f"{TAG_PREFIX}word")]
+    | Annotated[FlagArgConfig, Tag(f"{TAG_PREFIX}flag")]
+    | Annotated[SwitchArgConfig, Tag(f"{TAG_PREFIX}switch")]
+    | Annotated[TemplateArgConfig, Tag(f"{TAG_PREFIX}template")]
+    | Annotated[ValueArgConfig, Tag(f"{TAG_PREFIX}value")]
+    | Annotated[FileArgConfig, Tag(f"{TAG_PREFIX}file")],
+    Discriminator(
+        _arg_kind,
+        custom_error_type="arg_kind",
+        custom_error_message="an args item is a word or a mapping with one of: value, flag, switch, template, file",
+    ),
+]
+
+
+class StdinConfig(BaseConfig):
+    """Bytes built from one input (`{value: NAME, as: ...}`) or a template (`{template: ...}`)."""
+
+    value: Name | None = Field(None, description="The input to send.")
+    as_: Literal["text", "json", "base64"] = Field(
+        "text", alias="as",
+        description="`text`: the string as UTF-8 (non-strings JSON-encoded); `json`: the value JSON-encoded; `base64`: "
+        "the string base64-decoded.",
+    )
+    template: TemplateText | None = Field(None, description="Text with `{name}` placeholders, sent as UTF-8.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StdinConfig:
+        if (self.value is None) == (self.template is None):
+            raise ValueError("give exactly one of 'value' or 'template'")
+        return self
+
+
+def _payload_kind(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return f"{TAG_PREFIX}word"
+    return f"{TAG_PREFIX}mapping" if isinstance(value, dict) else None
+
+
+PayloadConfig = Annotated[
+    Annotated[Literal["none", "event"], BeforeValidator(lambda v: "none" if v is None else v), Tag(f"{TAG_PREFIX}word")]
+    | Annotated[StdinConfig, Tag(f"{TAG_PREFIX}mapping")],
+    Discriminator(
+        _payload_kind,
+        custom_error_type="payload_kind",
+        custom_error_message="expected none, event, {value: NAME, as: ...} or {template: ...}",
+    ),
+]
+
+
+class EnvValueConfig(BaseConfig):
+    """An environment value from an input (`{value: NAME}`) or a template (`{template: ...}`)."""
+
+    value: Name | None = Field(None, description="The input whose value is used (non-strings JSON-encoded).")
+    template: TemplateText | None = Field(None, description="Text with `{name}` placeholders.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvValueConfig:
+        if (self.value is None) == (self.template is None):
+            raise ValueError("give exactly one of 'value' or 'template'")
+        return self
+
+
+EnvConfig = Annotated[
+    Annotated[Word, Tag(f"{TAG_PREFIX}word")] | Annotated[EnvValueConfig, Tag(f"{TAG_PREFIX}mapping")],
+    Discriminator(
+        _shape, custom_error_type="env_kind", custom_error_message="expected a string, {value: NAME} or {template: ...}"
+    ),
+]
+
+
+class FileConfig(BaseConfig):
+    """A file written into the invocation's scratch dir before the program starts."""
+
+    value: Name = Field(description="The input whose value is the file's content.")
+    as_: Literal["text", "base64"] = Field(
+        "text", alias="as",
+        description="`text`: UTF-8 (non-strings JSON-encoded); `base64`: the string base64-decoded.",
+    )
+    filename: str | None = Field(None, description="The file's name inside the scratch dir; default: the file's key.")
+
+    @field_validator("filename")
+    @classmethod
+    def _plain_name(cls, value: str | None) -> str | None:
+        if value is not None and (value in ("", ".", "..") or "/" in value or "\x00" in value):
+            raise ValueError(f"{value!r} must be a plain file name (no '/')")
+        return value

@@ -1,0 +1,124 @@
+"""A program's outcome + config → the response bytes, or the matching InvocationError. Pure.
+
+Policy, in order: timed out → Function.Timeout; killed by a signal → Function.Signaled; exit status per
+`exit_codes` (0 is success unless listed) → Function.NonZeroExit or the listed error; stdout over the cap with
+on_overflow error → Function.OutputTooLarge; then stdout is shaped by `output.format`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+from typing import Any
+
+from wrapper.config import WrapperConfig
+from wrapper.errors import ProgramError, ProgramTimeoutError
+from wrapper.types import ProcessResult
+
+_CONTENT_TYPES = {
+    "raw": "application/octet-stream",
+    "text": "text/plain; charset=utf-8",
+    "lines": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "base64": "application/octet-stream",
+    "prometheus_json": "application/json",
+}
+
+
+def build_response(result: ProcessResult, config: WrapperConfig) -> bytes:
+    """The response payload for a finished program; raise ProgramError/ProgramTimeoutError when it failed."""
+    name = config.command[0]
+    tail = _stderr_tail(result.stderr_tail, config.stderr_tail_bytes)
+    if result.timed_out:
+        raise ProgramTimeoutError(_with_tail(f"Program {name!r} timed out after {result.duration_s:.1f} s", tail))
+    if result.signal is not None:
+        raise ProgramError(
+            _with_tail(f"Program {name!r} was killed by signal {_signal_name(result.signal)}", tail),
+            error_type="Function.Signaled",
+        )
+    _check_exit_code(result.exit_code, config, name, tail)
+    if result.stdout_truncated and config.output.on_overflow == "error":
+        raise ProgramError(
+            f"Program {name!r} wrote more than {config.output.max_bytes} bytes to stdout (output.max_bytes)",
+            error_type="Function.OutputTooLarge",
+        )
+    return format_output(result.stdout, config.output.format, name)
+
+
+def _check_exit_code(exit_code: int | None, config: WrapperConfig, name: str, tail: str) -> None:
+    code = 0 if exit_code is None else exit_code  # no status and no signal: nothing went wrong that we can tell
+    entry = config.exit_codes.get(code)
+    if entry is None:
+        if code == 0:
+            return
+        raise ProgramError(_with_tail(f"Program {name!r} exited with status {code}", tail))
+    if entry.success:
+        return
+    message = entry.message or _with_tail(f"Program {name!r} exited with status {code}", tail)
+    raise ProgramError(message, error_type=entry.error_type or "Function.NonZeroExit", status_code=entry.status_code)
+
+
+def format_output(stdout: bytes, output_format: str, name: str = "program") -> bytes:
+    """Shape stdout per output.format; raise ProgramError (Function.InvalidOutput) when it cannot be."""
+    if output_format == "raw":
+        return stdout
+    if output_format == "text":
+        return _json(stdout.decode("utf-8", "replace"))
+    if output_format == "base64":
+        return _json(base64.b64encode(stdout).decode("ascii"))
+    if output_format == "lines":
+        lines = stdout.decode("utf-8", "replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the newline ending the last line does not start another
+        return _json([line.removesuffix("\r") for line in lines])
+    if output_format == "json":
+        try:
+            json.loads(stdout, parse_constant=_reject_constant)
+        except ValueError as error:
+            raise ProgramError(
+                f"Program {name!r} did not write valid JSON: {error}", error_type="Function.InvalidOutput"
+            ) from None
+        return stdout
+    if output_format == "prometheus_json":
+        from wrapper.exposition import parse_exposition  # only configs that ask for it pay for the import
+
+        try:
+            parsed = parse_exposition(stdout.decode("utf-8", "replace"))
+        except ValueError as error:
+            raise ProgramError(
+                f"Program {name!r} did not write valid Prometheus exposition: {error}",
+                error_type="Function.InvalidOutput",
+            ) from None
+        return _json(parsed)
+    raise ValueError(f"unknown output format {output_format!r}")  # the schema admits no other
+
+
+def content_type_for(config: WrapperConfig) -> str | None:
+    """The Content-Type for HTTP callers: output.content_type, else the format's default."""
+    return config.output.content_type or _CONTENT_TYPES.get(config.output.format)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def _reject_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _stderr_tail(stderr: bytes, max_bytes: int) -> str:
+    if max_bytes <= 0:
+        return ""
+    return stderr[-max_bytes:].decode("utf-8", "replace").strip()
+
+
+def _with_tail(message: str, tail: str) -> str:
+    return f"{message}: {tail}" if tail else message
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
