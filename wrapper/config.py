@@ -218,7 +218,8 @@ class WrapperConfig(BaseConfig):
     command: list[Word] = Field(
         min_length=1,
         description="argv prefix (literal words). argv[0]: absolute; containing `/`: relative to the config file's "
-        "directory; else looked up in PATH.",
+        "directory; else looked up in PATH. `{config_dir}` in a word becomes the config file's absolute directory "
+        "(on Lambda, $LAMBDA_TASK_ROOT), for files shipped beside the config.",
     )
     inputs: dict[Name, InputConfig] = Field(
         default_factory=dict,
@@ -276,6 +277,9 @@ class WrapperConfig(BaseConfig):
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Authorization of HTTP callers.")
 
 
+CONFIG_DIR_PLACEHOLDER = "{config_dir}"
+
+
 def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
     """Read, parse and validate a config file; raise one ConfigError listing every problem."""
     from wrapper.configcheck import check_config  # it needs the classes above: import at call time
@@ -303,7 +307,9 @@ def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
     problems += check_config(config, node, file)
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
-    return config
+    config_dir = os.path.dirname(os.path.abspath(file))
+    command = [word.replace(CONFIG_DIR_PLACEHOLDER, config_dir) for word in config.command]
+    return config.model_copy(update={"command": command}) if command != config.command else config
 
 
 def resolve_executable(config: WrapperConfig, config_path: str | os.PathLike[str], path_env: str) -> str:

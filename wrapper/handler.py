@@ -1,0 +1,250 @@
+"""Per-invocation glue: event → (HTTP view) → inputs → program (exec or server mode) → response.
+
+Everything here is wiring; the decisions live in the pure modules (inputs, mapping, response, events) and the
+I/O in process and server. For HTTP events, failures are answered as HTTP statuses, not Lambda errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from wrapper.config import WrapperConfig, load_config, resolve_executable
+from wrapper.errors import InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
+from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
+from wrapper.inputs import extract_inputs
+from wrapper.logs import log_program_line
+from wrapper.mapping import build_command, build_server_argv_env, build_server_request
+from wrapper.process import run_process
+from wrapper.response import build_response, content_type_for
+from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
+
+logger = logging.getLogger(__name__)
+
+HTTP_EVENT_MARKER = b'"requestContext"'  # every HTTP event source carries it; cheap to find in raw bytes
+DEFAULT_CONTENT_TYPE = "application/json"
+
+
+class FunctionHandler:
+    """Turns invocations into runs of the configured program."""
+
+    def __init__(self, config: WrapperConfig, executable: str, *, base_env: dict[str, str]) -> None:
+        self.config = config
+        self.executable = executable
+        self.base_env = base_env
+        self.server = None
+        self.expected_token: str | None = None
+        if config.auth.bearer_token_env:
+            self.expected_token = base_env.get(config.auth.bearer_token_env) or None
+        self.status_codes = config.http.status_codes.model_dump()
+        self.content_type = content_type_for(config)
+
+    @classmethod
+    def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
+        """Load and check the config, resolve the program, and start it in server mode (InitError on failure)."""
+        config = load_config(config_path)
+        executable = resolve_executable(config, Path(config_path), base_env.get("PATH", os.defpath))
+        handler = cls(config, executable, base_env=base_env)
+        if config.auth.bearer_token_env and handler.expected_token is None:
+            from wrapper.errors import ConfigError
+
+            raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set", file=str(config_path))
+        if config.mode == "server":
+            handler._start_server()
+        return handler
+
+    def close(self) -> None:
+        """Stop the server-mode program, if any."""
+        if self.server is not None:
+            self.server.stop()
+
+    def handle(self, invocation: Invocation) -> tuple[bytes, str]:
+        """Return (body, content type) for one invocation, or raise InvocationError."""
+        event, request = self._decode(invocation)
+        if request is None:
+            response = self._run(invocation, event, None)
+            return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
+        try:
+            if self.expected_token is not None:
+                check_bearer(request, self.expected_token)
+            response = self._run(invocation, request.view(event), request)
+        except InvocationError as exc:
+            logger.warning("%s: %s", exc.error_type, exc)
+            response = error_http_response(exc, self.status_codes)
+        if self.config.http.headers:
+            response = HttpResponse(response.status_code, {**response.headers, **self.config.http.headers}, response.body)
+        shaped = build_http_event_response(request, response)
+        return json.dumps(shaped).encode(), "application/json"
+
+    def describe(self, invocation: Invocation) -> dict[str, Any]:
+        """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
+        event, request = self._decode(invocation)
+        values = extract_inputs(request.view(event) if request else event, self.config.inputs)
+        if self.config.mode == "server":
+            method, target, headers, body = build_server_request(
+                self.config, values, event_body=invocation.body, http_request=request
+            )
+            port = self.config.server.port
+            return {"request": {"method": method, "url": f"http://127.0.0.1:{port}{target}", "headers": headers,
+                                "body": _printable(body)}}
+        scratch = os.path.join(self.config.scratch.dir, "wrapper-XXXXXXXX")
+        command = build_command(
+            self.config, values, event_body=invocation.body, scratch_dir=scratch,
+            context_env=context_env(invocation), base_env=self.base_env,
+        )
+        return {
+            "argv": [self.executable, *command.argv[1:]],
+            "stdin": _printable(command.stdin),
+            "env": command.env,
+            "files": {path: _printable(content) for path, content in command.files.items()},
+            "cwd": scratch,
+        }
+
+    def _decode(self, invocation: Invocation) -> tuple[Any, HttpRequest | None]:
+        body = invocation.body
+        # Skip parsing a large payload nobody reads: no inputs and not an HTTP event.
+        if not self.config.inputs and HTTP_EVENT_MARKER not in body:
+            return None, None
+        try:
+            event = json.loads(body) if body else None
+        except ValueError as exc:
+            raise InvalidEventError(f"Event is not valid JSON: {exc}") from exc
+        return event, parse_http_event(event)
+
+    def _run(self, invocation: Invocation, document: Any, request: HttpRequest | None) -> HttpResponse:
+        values = extract_inputs(document, self.config.inputs)
+        if self.server is not None:
+            return self._forward(invocation, values, request)
+        return self._exec(invocation, values)
+
+    def _exec(self, invocation: Invocation, values: dict[str, Any]) -> HttpResponse:
+        config = self.config
+        scratch = tempfile.mkdtemp(prefix="wrapper-", dir=config.scratch.dir)
+        try:
+            command = build_command(
+                config,
+                values,
+                event_body=invocation.body,
+                scratch_dir=scratch,
+                context_env=context_env(invocation),
+                base_env=self.base_env,
+            )
+            for path, content in command.files.items():
+                with open(path, "wb", opener=_private_opener) as file:
+                    file.write(content)
+            result = run_process(
+                [self.executable, *command.argv[1:]],
+                stdin=command.stdin,
+                env=command.env,
+                cwd=scratch,
+                timeout_s=self._time_left_s(invocation),
+                grace_s=config.grace_s,
+                max_output_bytes=config.output.max_bytes,
+                stderr_tail_bytes=config.stderr_tail_bytes,
+                on_stderr_line=log_program_line,
+            )
+            body = build_response(result, config)
+        finally:
+            if not config.scratch.keep:
+                shutil.rmtree(scratch, ignore_errors=True)
+        return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
+
+    def _forward(self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None) -> HttpResponse:
+        server_config = self.config.server
+        method, target, headers, body = build_server_request(
+            self.config, values, event_body=invocation.body, http_request=request
+        )
+        timeout_s = self._time_left_s(invocation)
+        if server_config.request.timeout_header:
+            headers[server_config.request.timeout_header] = f"{timeout_s:.3f}"
+        self.server.ensure_running()
+        started = time.monotonic()
+        upstream = self.server.request(method, target, headers=headers, body=body, timeout_s=timeout_s)
+        content_type = self.content_type or upstream.headers.get("content-type") or DEFAULT_CONTENT_TYPE
+        if not _status_in(upstream.status_code, server_config.success_status):
+            if request is not None and server_config.pass_status:
+                return HttpResponse(upstream.status_code, {"content-type": content_type}, upstream.body)
+            tail = upstream.body[-self.config.stderr_tail_bytes :].decode("utf-8", "replace").strip()
+            status = upstream.status_code if 400 <= upstream.status_code < 500 else None
+            raise UpstreamError(f"Program answered HTTP {upstream.status_code}: {tail}", status_code=status)
+        max_bytes = self.config.output.max_bytes
+        result = ProcessResult(
+            exit_code=0,
+            signal=None,
+            timed_out=False,
+            stdout=upstream.body[:max_bytes],
+            stdout_truncated=len(upstream.body) > max_bytes,
+            stderr_tail=b"",
+            duration_s=time.monotonic() - started,
+        )
+        return HttpResponse(200, {"content-type": content_type}, build_response(result, self.config))
+
+    def _time_left_s(self, invocation: Invocation) -> float:
+        left_s = invocation.deadline_ms / 1000 - time.time() - self.config.deadline_margin_s
+        if left_s <= 0:
+            raise ProgramTimeoutError("No time left before the invocation's deadline")
+        return min(self.config.timeout_s, left_s)
+
+    def _start_server(self) -> None:
+        from wrapper.server import ServerProcess
+
+        server_config = self.config.server
+        argv, env = build_server_argv_env(self.config, base_env=self.base_env)
+        self.server = ServerProcess(
+            [self.executable, *argv[1:]],
+            env,
+            port=server_config.port,
+            ready_path=server_config.ready.path,
+            ready_timeout_s=server_config.ready.timeout_s,
+            ready_interval_s=server_config.ready.interval_s,
+            restart_backoff_s=server_config.restart_backoff_s,
+            max_restart_backoff_s=server_config.max_restart_backoff_s,
+            stderr_tail_bytes=self.config.stderr_tail_bytes,
+            on_output_line=log_program_line,
+        )
+        self.server.start()
+
+
+def context_env(invocation: Invocation) -> dict[str, str]:
+    """The invocation context a program sees in its environment."""
+    env = {
+        "AWS_LAMBDA_REQUEST_ID": invocation.request_id,
+        "AWS_LAMBDA_DEADLINE_MS": str(invocation.deadline_ms),
+        "AWS_LAMBDA_FUNCTION_ARN": invocation.function_arn,
+    }
+    if invocation.trace_id:
+        env["_X_AMZN_TRACE_ID"] = invocation.trace_id
+    return env
+
+
+def _printable(data: bytes | None) -> str | dict[str, str] | None:
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        import base64
+
+        return {"base64": base64.b64encode(data).decode()}
+
+
+def _status_in(status: int, ranges: str) -> bool:
+    for part in ranges.split(","):
+        low, _, high = part.strip().partition("-")
+        if int(low) <= status <= int(high or low):
+            return True
+    return False
+
+
+def _private_opener(path: str, flags: int) -> int:
+    # 0600 and O_EXCL: the payload is the caller's data, and the scratch dir is fresh
+    return os.open(path, flags | os.O_EXCL, 0o600)
+
+
+__all__ = ["FunctionHandler", "context_env", "UpstreamError"]
