@@ -1,0 +1,210 @@
+"""`wrapper package`: one config → a zip for Lambda's managed Python runtime, an image build context, a SAM template.
+
+Everything is checked and built in a temporary directory first (config, program, ELF architecture, Lambda's size
+limits), so a failed check writes nothing into the output directory. Output:
+
+    OUT/function.zip    bootstrap, the config, the files it names, vendor/ (wrapper and its dependencies)
+    OUT/template.yaml   SAM: the zip function (python3.x + AWS_LAMBDA_EXEC_WRAPPER), optional Function URL, schedule
+    OUT/deploy.sh       the same deployment with the aws CLI: create, update, invoke, logs, delete
+    OUT/image/          Dockerfile, entry.sh, a wheel of wrapper, requirements.txt, task/ (the project tree),
+                        and template.yaml for the image route
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from wrapper.config import load_config
+from wrapper.packaging import PackageError
+from wrapper.packaging.archive import tree_size, write_zip
+from wrapper.packaging.checks import (
+    ZIPPED_LIMIT_BYTES,
+    ShipFile,
+    check_architecture,
+    check_unzipped_size,
+    collect_files,
+    format_size,
+)
+from wrapper.packaging.image import write_image_context
+from wrapper.packaging.sam import (
+    FunctionSpec,
+    describe_commands,
+    function_name,
+    function_timeout_s,
+    render_deploy_script,
+    render_template,
+)
+from wrapper.packaging.target import Target, resolve_target
+from wrapper.packaging.vendor import copy_wrapper_package, installed_versions, precompile, vendor_dependencies
+
+__all__ = ["BOOTSTRAP", "VENDOR_DIR", "PackageError", "package", "render_bootstrap"]
+
+BOOTSTRAP = "bootstrap"
+VENDOR_DIR = "vendor"  # wrapper and its dependencies, the bootstrap's PYTHONPATH
+OUTPUTS = ("function.zip", "template.yaml", "deploy.sh", "image")
+
+
+def package(
+    config_path: Path,
+    out_dir: Path,
+    *,
+    arch: str | None,
+    python_version: str | None,
+    include: Sequence[str | os.PathLike[str]] = (),
+    deps_cache: Path | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Check the config and its files, then write function.zip, template.yaml, deploy.sh and image/ into out_dir."""
+    say = echo or _to_stderr
+    config_path, out_dir = Path(config_path), Path(out_dir)
+    target = resolve_target(arch, python_version)
+    config = load_config(config_path)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PackageError(f"--out {out_dir} exists and is not a directory")
+    files, notes = collect_files(config, config_path, list(include), reserved=(BOOTSTRAP, VENDOR_DIR))
+    out_resolved = out_dir.resolve()
+    files = [f for f in files if not f.source.resolve().is_relative_to(out_resolved)]  # `--include .` with OUT inside
+    for note in notes:
+        say(note)
+    check_architecture(files, target)
+    # before any download: a tree that is too big on its own fails at once
+    check_unzipped_size(sum(f.source.stat().st_size for f in files), files, stage="the config and its files alone")
+
+    with tempfile.TemporaryDirectory(prefix="wrapper-package-") as tmp:
+        staging = Path(tmp)
+        function = staging / "function"
+        vendor = function / VENDOR_DIR
+        vendor_dependencies(vendor, target, cache_dir=deps_cache, echo=say)
+        pins = installed_versions(vendor)
+        copy_wrapper_package(vendor)
+        if not precompile(vendor / "wrapper", target):
+            say(
+                f"Note: no .pyc files (this is Python {sys.version_info.major}.{sys.version_info.minor}, the target "
+                f"{target.python_version}); cold starts compile imports. Package with Python {target.python_version} to avoid that."
+            )
+        bootstrap = function / BOOTSTRAP
+        bootstrap.write_text(render_bootstrap(config_path.name), encoding="utf-8")
+        bootstrap.chmod(0o755)
+        # the project's files are copied only once the total fits: a tree that is too big costs no disk
+        unzipped = tree_size(function) + sum(f.source.stat().st_size for f in files)
+        check_unzipped_size(unzipped, files, stage="with wrapper and its dependencies")
+        project = staging / "project"
+        _copy_files(files, project)
+        shutil.copytree(project, function, dirs_exist_ok=True, copy_function=_link_or_copy)
+
+        build = staging / "out"
+        build.mkdir()
+        say("Writing function.zip...")
+        write_zip(function, build / "function.zip")
+        zipped = (build / "function.zip").stat().st_size
+        via_s3 = zipped > ZIPPED_LIMIT_BYTES
+        if via_s3:
+            say(
+                f"Warning: function.zip is {format_size(zipped)}, over the 50 MB limit for direct upload: deploy.sh "
+                "uploads it through S3 (set BUCKET); `sam deploy` always does."
+            )
+        spec = FunctionSpec(
+            name=function_name(config_path),
+            handler=config_path.name,
+            target=target,
+            timeout_s=function_timeout_s(config),
+            token_env=config.auth.bearer_token_env,
+        )
+        (build / "template.yaml").write_text(render_template(spec, package_type="zip"), encoding="utf-8")
+        deploy = build / "deploy.sh"
+        deploy.write_text(render_deploy_script(spec, via_s3=via_s3), encoding="utf-8")
+        deploy.chmod(0o755)
+        write_image_context(
+            build / "image",
+            project,
+            target,
+            config_name=config_path.name,
+            image_name=spec.name.lower(),
+            program_note=_image_note(config.command[0], files),
+            pins=pins,
+        )
+        (build / "image" / "template.yaml").write_text(render_template(spec, package_type="image"), encoding="utf-8")
+        _publish(build, out_dir)
+    print(_summary(out_dir, spec, zipped=zipped, unzipped=unzipped, via_s3=via_s3))
+
+
+def render_bootstrap(config_name: str) -> str:
+    """The zip's bootstrap script, started by Lambda through AWS_LAMBDA_EXEC_WRAPPER."""
+    return f"""\
+#!/bin/sh
+# Built by `wrapper package` for {config_name}. Lambda's managed Python runtime starts this script through
+# AWS_LAMBDA_EXEC_WRAPPER=/var/task/bootstrap, passing its own interpreter and arguments. wrapper replaces that
+# runtime, so they are ignored.
+set -e
+case "$0" in */*) here=${{0%/*}} ;; *) here=. ;; esac
+here=$(cd "$here" && pwd)
+python=/var/lang/bin/python3
+# outside Lambda (tests, a local emulator): the first python3 on PATH
+[ -x "$python" ] || python=$(command -v python3) || {{ echo "bootstrap: python3 not found" >&2; exit 127; }}
+export LAMBDA_TASK_ROOT="${{LAMBDA_TASK_ROOT:-$here}}"
+export _HANDLER="${{_HANDLER:-{config_name}}}"
+# -S: no site-packages (the runtime's own boto3 and awslambdaric, or a local install), only what the zip holds;
+# -P: the working directory is not on sys.path either
+export PYTHONPATH="$here/{VENDOR_DIR}"
+exec "$python" -S -P -m wrapper run
+"""
+
+
+def _copy_files(files: list[ShipFile], into: Path) -> None:
+    into.mkdir(parents=True)
+    for file in files:
+        dest = into / file.dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file.source, dest)  # follows symlinks: Lambda gets the content
+        dest.chmod(file.mode)
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    try:
+        os.link(source, dest)  # same temporary directory: no second copy of a large program
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+def _publish(build: Path, out_dir: Path) -> None:
+    """Move the built outputs into out_dir, replacing earlier ones of the same names only."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:
+        dest = out_dir / name
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif dest.exists() or dest.is_symlink():
+            dest.unlink()
+        shutil.move(str(build / name), dest)
+
+
+def _image_note(program: str, files: list[ShipFile]) -> str | None:
+    if any(f.reason == "program" for f in files):
+        return None
+    return (
+        f"command[0] {program!r} is not in task/: the image must provide it. Bare names are looked up in PATH\n"
+        f"(/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin), e.g. COPY {os.path.basename(program)} /opt/bin/"
+    )
+
+
+def _summary(out_dir: Path, spec: FunctionSpec, *, zipped: int, unzipped: int, via_s3: bool) -> str:
+    t: Target = spec.target
+    return f"""\
+Wrote {out_dir}/
+  function.zip    {format_size(zipped)} zipped, {format_size(unzipped)} unzipped ({t.runtime}, {t.arch}, handler {spec.handler})
+  template.yaml   SAM, zip route: cd {out_dir} && sam deploy --guided
+  deploy.sh       the same with the aws CLI: ./deploy.sh create | update | invoke [EVENT] | logs | delete
+  image/          docker buildx build --platform {t.docker_platform} --provenance=false --sbom=false -t {spec.name.lower()}:latest {out_dir}/image
+                  (SAM, image route: cd {out_dir}/image && sam build && sam deploy --guided --resolve-image-repos)
+
+The aws CLI commands of deploy.sh:
+{describe_commands(spec, via_s3=via_s3)}"""
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
