@@ -34,8 +34,11 @@ DEFAULT_CONTENT_TYPE = "application/json"
 class FunctionHandler:
     """Turns invocations into runs of the configured program."""
 
-    def __init__(self, config: WrapperConfig, executable: str, *, base_env: dict[str, str]) -> None:
+    def __init__(
+        self, config: WrapperConfig, executable: str, *, base_env: dict[str, str], config_dir: str | None = None
+    ) -> None:
         self.config = config
+        self.config_dir = config_dir
         self.executable = executable
         self.base_env = base_env
         self.server = None
@@ -50,7 +53,7 @@ class FunctionHandler:
         """Load and check the config, resolve the program, and start it in server mode (InitError on failure)."""
         config = load_config(config_path)
         executable = resolve_executable(config, Path(config_path), base_env.get("PATH", os.defpath))
-        handler = cls(config, executable, base_env=base_env)
+        handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
         if config.auth.bearer_token_env and handler.expected_token is None:
             from wrapper.errors import ConfigError
 
@@ -160,10 +163,14 @@ class FunctionHandler:
         method, target, headers, body = build_server_request(
             self.config, values, event_body=invocation.body, http_request=request
         )
+        self.server.ensure_running()  # may restart the program: only then is the time left known
         timeout_s = self._time_left_s(invocation)
         if server_config.request.timeout_header:
-            headers[server_config.request.timeout_header] = f"{timeout_s:.3f}"
-        self.server.ensure_running()
+            # the caller's own scrape timeout (e.g. Prometheus's) wins when it is shorter
+            name = server_config.request.timeout_header
+            forwarded = [k for k in headers if k.lower() == name.lower()]
+            caller_s = min((_float(headers.pop(k)) or timeout_s for k in forwarded), default=timeout_s)
+            headers[name] = f"{min(timeout_s, caller_s):.3f}"
         started = time.monotonic()
         upstream = self.server.request(method, target, headers=headers, body=body, timeout_s=timeout_s)
         content_type = self.content_type or upstream.headers.get("content-type") or DEFAULT_CONTENT_TYPE
@@ -207,6 +214,7 @@ class FunctionHandler:
             max_restart_backoff_s=server_config.max_restart_backoff_s,
             stderr_tail_bytes=self.config.stderr_tail_bytes,
             on_output_line=log_program_line,
+            cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
         self.server.start()
 
@@ -221,6 +229,13 @@ def context_env(invocation: Invocation) -> dict[str, str]:
     if invocation.trace_id:
         env["_X_AMZN_TRACE_ID"] = invocation.trace_id
     return env
+
+
+def _float(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _printable(data: bytes | None) -> str | dict[str, str] | None:

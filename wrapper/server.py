@@ -1,0 +1,365 @@
+"""Server mode's long-lived program: start, readiness, restart with backoff, and HTTP requests to it on loopback.
+
+Knows nothing of Lambda or YAML: the caller turns the config into plain parameters. States, as plain data:
+never started → running (ready) → dead (exited or crashed; `ensure_running` restarts it) → stopped (final).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from typing import Callable
+
+from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
+from wrapper.types import HttpResponse
+
+HOST = "127.0.0.1"  # the only address requests ever go to
+MAX_LINE_BYTES = 16384  # longer output lines are passed on in pieces
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: methods and header names
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+# Framing and hop-by-hop headers: http.client sets framing itself; a caller's copy could desync the connection.
+_HOP_BY_HOP = frozenset(
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"]
+)
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)  # an idle keep-alive was closed
+
+
+class _Output:
+    """One process generation's output: drained line by line, with a bounded tail of both streams for errors."""
+
+    def __init__(self, tail_bytes: int, on_line: Callable[[bytes], None] | None) -> None:
+        self._tail = bytearray()
+        self._tail_bytes = tail_bytes
+        self._on_line = on_line
+        self._lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def drain(self, pipe) -> None:
+        """Read one pipe to EOF so the program never blocks on a full pipe."""
+        with pipe:
+            for line in iter(lambda: pipe.readline(MAX_LINE_BYTES), b""):
+                with self._lock:
+                    self._tail += line
+                    del self._tail[: -self._tail_bytes or len(self._tail)]
+                if self._on_line is not None:
+                    try:
+                        self._on_line(line.rstrip(b"\r\n"))
+                    except Exception:  # noqa: BLE001 - a logging failure must not stop the draining
+                        pass
+
+    def tail(self, wait_s: float = 0.0) -> str:
+        """The last output bytes as text; waits up to wait_s for the readers to reach EOF first."""
+        deadline = time.monotonic() + wait_s
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return bytes(self._tail).decode("utf-8", "replace").strip()
+
+
+def _describe_exit(returncode: int) -> str:
+    """'exited with status N' or 'was killed by signal SIGX'."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        return f"was killed by signal {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"was killed by signal {-returncode}"
+
+
+def _with_tail(message: str, tail: str) -> str:
+    return f"{message}: {tail}" if tail else message
+
+
+class ServerProcess:
+    """A program started once, listening on 127.0.0.1:port, restarted when it dies."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        *,
+        port: int,
+        ready_path: str | None,
+        ready_timeout_s: float,
+        ready_interval_s: float = 0.02,
+        restart_backoff_s: float = 0.1,
+        max_restart_backoff_s: float = 5.0,
+        stderr_tail_bytes: int = 2048,
+        on_output_line: Callable[[bytes], None] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        if not argv:
+            raise ValueError("argv must not be empty")
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.port = port
+        self.ready_path = ready_path
+        self.ready_timeout_s = ready_timeout_s
+        self.ready_interval_s = ready_interval_s
+        self.restart_backoff_s = restart_backoff_s
+        self.max_restart_backoff_s = max_restart_backoff_s
+        self.stderr_tail_bytes = stderr_tail_bytes
+        self.on_output_line = on_output_line
+        self.cwd = cwd
+        self._name = repr(self.argv[0])
+        self._proc: subprocess.Popen | None = None
+        self._output: _Output | None = None
+        self._stopped = False
+        self._delay_s = restart_backoff_s  # least time between starts: doubles per restart, reset by an answer
+        self._next_start_at = 0.0  # monotonic time before which no restart may begin
+        self._lock = threading.Lock()  # one start/restart/stop at a time
+        self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections, one per concurrent request
+        self._idle_lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The current process id, or None before start."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status (negative: killed by that signal), or None while running or before start."""
+        return self._proc.poll() if self._proc is not None else None
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Spawn the program and wait until it is ready; raise ServerStartError (after stopping it) if it is not."""
+        with self._lock:
+            self._stopped = False
+            problem = self._spawn_and_wait()
+            self._delay_s = self.restart_backoff_s
+            self._next_start_at = time.monotonic() + self._delay_s
+        if problem is not None:
+            raise ServerStartError(problem)
+
+    def ensure_running(self) -> None:
+        """Restart the program if it died (one attempt, after a growing backoff); raise UpstreamError on failure."""
+        with self._lock:
+            if self._stopped:
+                raise UpstreamError(f"Program {self._name} was stopped")
+            if self._proc is not None and self._proc.poll() is None:
+                return
+            # Starts are spaced by a doubling delay, so a crash loop costs sleep, not CPU.
+            time.sleep(max(0.0, self._next_start_at - time.monotonic()))
+            problem = self._spawn_and_wait()
+            self._delay_s = min(self._delay_s * 2, self.max_restart_backoff_s)
+            self._next_start_at = time.monotonic() + self._delay_s
+        if problem is not None:
+            raise UpstreamError(f"Restart failed: {problem}", error_type="Function.ServerCrashed")
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """SIGTERM the whole group, SIGKILL it after grace_s, reap it; safe to call again."""
+        with self._lock:
+            self._stopped = True
+            self._kill(grace_s)
+        self._close_idle()
+
+    def _spawn_and_wait(self) -> str | None:
+        """Kill any previous generation, spawn a new one and wait for readiness; the reason it failed, or None."""
+        self._kill(grace_s=0.2)
+        self._close_idle()
+        # Someone else answering on the port would pass the readiness check and get our requests.
+        if self._connects(timeout_s=1.0):
+            return f"Port {HOST}:{self.port} is already in use by another process (an earlier instance?)"
+        output = _Output(self.stderr_tail_bytes, self.on_output_line)
+        try:
+            proc = subprocess.Popen(
+                self.argv,  # a list, never a shell
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # own session and group, so killpg reaches grandchildren
+                close_fds=True,
+            )
+        except OSError as exc:
+            return f"Program {self._name} could not be started: {exc.strerror or exc}"
+        self._proc, self._output = proc, output
+        for pipe in (proc.stdout, proc.stderr):
+            thread = threading.Thread(target=output.drain, args=(pipe,), name=f"server-output-{proc.pid}", daemon=True)
+            thread.start()
+            output.threads.append(thread)
+        problem = self._wait_ready(proc)
+        if problem is not None:
+            self._kill(grace_s=0.2)
+            return _with_tail(problem, output.tail(wait_s=0.5))
+        return None
+
+    def _wait_ready(self, proc: subprocess.Popen) -> str | None:
+        """Poll readiness until the deadline; the reason it never got ready, or None."""
+        where = f"{HOST}:{self.port}{self.ready_path or ''}"
+        deadline = time.monotonic() + self.ready_timeout_s
+        last = "no answer yet"
+        while True:
+            if proc.poll() is not None:
+                return f"Program {self._name} {_describe_exit(proc.returncode)} before it was ready on {where}"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return f"Program {self._name} was not ready on {where} within {self.ready_timeout_s:g} s ({last})"
+            last = self._probe_ready(min(remaining, 1.0))
+            if last == "":
+                return None
+            try:  # sleeps the interval, but wakes at once if the program exits
+                proc.wait(timeout=min(self.ready_interval_s, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _probe_ready(self, timeout_s: float) -> str:
+        """One readiness check: '' when ready, else what went wrong."""
+        if self.ready_path is None:
+            return "" if self._connects(timeout_s) else "no TCP connection yet"
+        try:
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout_s)
+            try:
+                conn.request("GET", self.ready_path, headers={"Connection": "close"})
+                response = conn.getresponse()
+                response.read()
+            finally:
+                conn.close()
+            return "" if 200 <= response.status < 300 else f"last status {response.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            return f"last error: {exc}"
+
+    def _connects(self, timeout_s: float) -> bool:
+        """Whether something accepts TCP connections on the port."""
+        try:
+            socket.create_connection((HOST, self.port), timeout=timeout_s).close()
+        except OSError:
+            return False
+        return True
+
+    def _kill(self, grace_s: float) -> None:
+        """SIGTERM the group, wait grace_s for the leader, SIGKILL the group, reap. Dead groups are fine."""
+        # Duplicates wrapper/process.py's group kill on purpose for now (written in parallel); to be shared later.
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # Always, even after the leader exited: grandchildren may still hold the port or the pipes.
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+        # SIGKILL is asynchronous: give the rest of the group a moment to die, so a restart finds the port free.
+        # (Bounded, because an orphan's zombie counts as a member until its new parent reaps it.)
+        deadline = time.monotonic() + 0.5
+        while _signal_group(proc.pid, 0) and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    # requests
+
+    def request(
+        self, method: str, path_with_query: str, *, headers: dict[str, str], body: bytes | None, timeout_s: float
+    ) -> HttpResponse:
+        """Send one HTTP request to the program on 127.0.0.1:port and return its full answer."""
+        _check_request(method, path_with_query, headers)
+        sent = {name: value for name, value in headers.items() if name.lower() not in _HOP_BY_HOP}
+        what = f"{method} {path_with_query.split('?', 1)[0]}"
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            # Known dead: do not connect, another process may have taken the port.
+            raise self._crashed(proc, what)
+        for attempt in (1, 2):
+            conn, reused = self._take_connection(timeout_s)
+            try:
+                conn.request(method, path_with_query, body=body, headers=sent)
+                response = conn.getresponse()
+                data = response.read()
+                break
+            except TimeoutError:
+                conn.close()  # its answer may still come; this connection can never be reused
+                message = f"Program {self._name} did not answer {what} within {timeout_s:g} s"
+                raise ProgramTimeoutError(message) from None
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                # A kept-alive connection the server closed while idle fails at once: retry once on a fresh one.
+                if reused and attempt == 1 and proc.poll() is None and isinstance(exc, _STALE):
+                    continue
+                try:  # a crashing server resets its sockets just before it can be reaped
+                    proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    reason = str(exc) or type(exc).__name__
+                    raise UpstreamError(f"Program {self._name} failed to answer {what}: {reason}") from None
+                raise self._crashed(proc, what) from None
+        if response.will_close:
+            conn.close()
+        else:
+            self._give_back(conn)
+        self._delay_s = self.restart_backoff_s  # it answered: healthy again, so restarts start fast again
+        return HttpResponse(status_code=response.status, headers=_response_headers(response), body=data)
+
+    def _crashed(self, proc: subprocess.Popen | None, what: str) -> UpstreamError:
+        """The error for a program found dead; the next ensure_running restarts it."""
+        if proc is None:
+            message = f"Program {self._name} is not running ({what})"
+        else:
+            message = f"Program {self._name} {_describe_exit(proc.returncode)} while handling {what}"
+        tail = self._output.tail(wait_s=0.5) if self._output is not None else ""
+        return UpstreamError(_with_tail(message, tail), error_type="Function.ServerCrashed")
+
+    def _take_connection(self, timeout_s: float) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle kept-alive connection (reused=True) or a new one, with timeout_s set."""
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            return http.client.HTTPConnection(HOST, self.port, timeout=timeout_s), False
+        conn.timeout = timeout_s
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout_s)
+        return conn, True
+
+    def _give_back(self, conn: http.client.HTTPConnection) -> None:
+        with self._idle_lock:
+            self._idle.append(conn)
+
+    def _close_idle(self) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Signal a process group; False when it no longer exists (already gone counts as success)."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _check_request(method: str, path_with_query: str, headers: dict[str, str]) -> None:
+    """Reject anything that could leave loopback or split the request: absolute URLs, control characters."""
+    if not _TOKEN.fullmatch(method):
+        raise InvalidEventError(f"Invalid HTTP method {method!r}")
+    if not path_with_query.startswith("/") or "://" in path_with_query or path_with_query.startswith("//"):
+        raise InvalidEventError(f"Request path must be a local path starting with '/': {path_with_query[:200]!r}")
+    if any(ch <= " " or ch == "\x7f" for ch in path_with_query):
+        raise InvalidEventError(f"Request path contains spaces or control characters: {path_with_query[:200]!r}")
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise InvalidEventError(f"Invalid header name {name[:100]!r}")
+        if _BAD_VALUE.search(value):
+            raise InvalidEventError(f"Header {name!r} contains CR, LF or NUL")
+
+
+def _response_headers(response: http.client.HTTPResponse) -> dict[str, str]:
+    """Lower-cased names, duplicates comma-joined, hop-by-hop and framing headers dropped."""
+    result: dict[str, str] = {}
+    for name, value in response.getheaders():
+        key = name.lower()
+        if key in _HOP_BY_HOP:
+            continue
+        result[key] = f"{result[key]}, {value}" if key in result else value
+    return result
