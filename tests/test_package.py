@@ -359,6 +359,7 @@ def test_include_and_named_files_keep_their_paths(deps_cache, tmp_path):
     assert names == {
         "bootstrap": 0o755,
         "function.yaml": 0o644,
+        "function.compiled.json": 0o644,  # the config validated at package time, for a fast cold start
         "conf/modules.yml": 0o644,
         "extra.txt": 0o644,
         "data/a.txt": 0o644,

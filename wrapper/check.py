@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from wrapper.config import WrapperConfig, resolve_executable
+from wrapper.compiled import compiled_path, dump_compiled
+from wrapper.config import WrapperConfig, parse_config, resolve_executable
 from wrapper.errors import ConfigError
 from wrapper.handler import FunctionHandler
 from wrapper.types import Invocation
@@ -34,3 +35,13 @@ def describe_event(config: WrapperConfig, config_path: Path, event: bytes, *, ba
         function_arn="arn:aws:lambda:us-east-1:000000000000:function:check",
     )
     return handler.describe(invocation)
+
+
+def write_compiled(config_path: Path) -> Path:
+    """Validate the config and write its compiled form beside it; return that file's path."""
+    source = config_path.read_bytes()
+    target = compiled_path(config_path)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(dump_compiled(parse_config(config_path), source), encoding="utf-8")
+    os.replace(temporary, target)  # never a half-written file beside the config
+    return target

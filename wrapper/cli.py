@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a config; with --event, show exactly what would run")
     check.add_argument("config", help="config file")
     check.add_argument("--event", help="an event (JSON) to map without running anything")
+    check.add_argument("--compile", action="store_true",
+                       help="also write CONFIG's compiled form beside it (wrapper package does this for you)")
     check.set_defaults(func=cmd_check)
 
     package = sub.add_parser("package", help="build deployable artifacts: zip, image context, SAM template")
@@ -173,7 +175,7 @@ def cmd_invoke(args: argparse.Namespace, environ: os._Environ[str] | dict[str, s
 
 def cmd_check(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> int:
     """Validate a config and print it normalized, or print exactly what an event would run."""
-    from wrapper.check import describe_event, normalized_config
+    from wrapper.check import describe_event, normalized_config, write_compiled
     from wrapper.config import load_config
     from wrapper.errors import ConfigError, InvocationError
 
@@ -182,6 +184,8 @@ def cmd_check(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    if args.compile:
+        print(f"wrote {write_compiled(Path(args.config))}", file=sys.stderr)
     if args.event is None:
         print(normalized_config(config), end="")
         return EXIT_OK

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,7 +35,9 @@ from wrapper.configparts import (
     ValueArgConfig,
     Word,
 )
+from wrapper.compiled import expand_config_dir
 from wrapper.errors import ConfigError, Problem
+from wrapper.executable import resolve_executable  # noqa: F401 - part of this module's API
 from wrapper.protocol import ERROR_TYPE_PATTERN
 from wrapper.yamlmap import compose_yaml, problems_from_validation
 
@@ -277,11 +278,8 @@ class WrapperConfig(BaseConfig):
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Authorization of HTTP callers.")
 
 
-CONFIG_DIR_PLACEHOLDER = "{config_dir}"
-
-
-def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
-    """Read, parse and validate a config file; raise one ConfigError listing every problem."""
+def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
+    """Read, parse and validate a config file as written (no placeholder expanded); raise one ConfigError."""
     from wrapper.configcheck import check_config  # it needs the classes above: import at call time
 
     file = str(path)
@@ -307,27 +305,9 @@ def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
     problems += check_config(config, node, file)
     if problems:
         raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
-    config_dir = os.path.dirname(os.path.abspath(file))
-    command = [word.replace(CONFIG_DIR_PLACEHOLDER, config_dir) for word in config.command]
-    return config.model_copy(update={"command": command}) if command != config.command else config
+    return config
 
 
-def resolve_executable(config: WrapperConfig, config_path: str | os.PathLike[str], path_env: str) -> str:
-    """The absolute path of command[0]: absolute as-is, with a '/' relative to the config's dir, else via PATH."""
-    name = config.command[0]
-    file = str(config_path)
-    if os.path.isabs(name):
-        candidate: str | None = name
-    elif "/" in name:
-        candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(file)), name))
-    else:
-        candidate = shutil.which(name, path=path_env)
-        if candidate is None:
-            raise ConfigError([Problem(file=file, path="command[0]", reason=f"{name!r} not found in PATH")])
-        candidate = os.path.abspath(candidate)
-    if not os.path.isfile(candidate):
-        reason = f"{candidate!r} does not exist or is not a file"
-        raise ConfigError([Problem(file=file, path="command[0]", reason=reason)])
-    if not os.access(candidate, os.X_OK):
-        raise ConfigError([Problem(file=file, path="command[0]", reason=f"{candidate!r} is not executable")])
-    return candidate
+def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
+    """Read, parse and validate a config file, with `{config_dir}` expanded; raise ConfigError listing every problem."""
+    return expand_config_dir(parse_config(path), path)

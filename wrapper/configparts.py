@@ -57,7 +57,7 @@ def _shape(value: Any) -> str | None:
     """Discriminate `word | {mapping}` unions by shape, so errors describe one branch, not all of them."""
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return f"{TAG_PREFIX}word"
-    if isinstance(value, dict):
+    if isinstance(value, (dict, BaseModel)):  # a model when pydantic serializes a parsed config
         return f"{TAG_PREFIX}mapping"
     return None
 
@@ -233,9 +233,17 @@ class FileArgConfig(_ArgBase):
     file: Name = Field(description="The file (from `files:`) whose path becomes the word.")
 
 
+_ARG_TAGS = {
+    "FlagArgConfig": "flag", "SwitchArgConfig": "switch", "TemplateArgConfig": "template",
+    "ValueArgConfig": "value", "FileArgConfig": "file",
+}
+
+
 def _arg_kind(value: Any) -> str | None:
     if _shape(value) == f"{TAG_PREFIX}word":
         return f"{TAG_PREFIX}word"
+    if type(value).__name__ in _ARG_TAGS:  # serializing: pydantic hands over the model itself
+        return f"{TAG_PREFIX}{_ARG_TAGS[type(value).__name__]}"
     if isinstance(value, dict):
         for key in ("flag", "switch", "template", "value", "file"):
             if key in value:
@@ -279,7 +287,7 @@ class StdinConfig(BaseConfig):
 def _payload_kind(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return f"{TAG_PREFIX}word"
-    return f"{TAG_PREFIX}mapping" if isinstance(value, dict) else None
+    return f"{TAG_PREFIX}mapping" if isinstance(value, (dict, BaseModel)) else None
 
 
 PayloadConfig = Annotated[

@@ -8,8 +8,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 import urllib.parse
+from typing import TYPE_CHECKING
 
-from wrapper.config import DestinationConfig
+if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
+    from wrapper.config import DestinationConfig
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

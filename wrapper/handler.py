@@ -13,17 +13,21 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wrapper.config import WrapperConfig, load_config, resolve_executable
-from wrapper.errors import InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
+from wrapper.compiled import expand_config_dir, load_compiled
+from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
 from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
 from wrapper.inputs import extract_inputs
 from wrapper.logs import log_program_line
 from wrapper.mapping import build_command, build_server_argv_env, build_server_request
 from wrapper.process import run_process
 from wrapper.response import build_response, content_type_for
+from wrapper.executable import resolve_executable
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
+
+if TYPE_CHECKING:
+    from wrapper.config import WrapperConfig
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +55,10 @@ class FunctionHandler:
     @classmethod
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
         """Load and check the config, resolve the program, and start it in server mode (InitError on failure)."""
-        config = load_config(config_path)
+        config = read_config(config_path)
         executable = resolve_executable(config, Path(config_path), base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
         if config.auth.bearer_token_env and handler.expected_token is None:
-            from wrapper.errors import ConfigError
-
             raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set", file=str(config_path))
         if config.mode == "server":
             handler._start_server()
@@ -217,6 +219,20 @@ class FunctionHandler:
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
         self.server.start()
+
+
+def read_config(config_path: str | os.PathLike[str]) -> Any:
+    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML."""
+    try:
+        source = Path(config_path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=str(config_path)) from None
+    compiled = load_compiled(config_path, source)
+    if compiled is not None:
+        return expand_config_dir(compiled, config_path)
+    from wrapper.config import load_config  # pydantic and YAML: about 150 ms of imports
+
+    return load_config(config_path)
 
 
 def context_env(invocation: Invocation) -> dict[str, str]:

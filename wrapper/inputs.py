@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jmespath
-
-from wrapper.config import InputConfig
 from wrapper.destination import check_destination
 from wrapper.errors import InvalidEventError
+
+if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
+    from wrapper.config import InputConfig
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
 _NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -23,7 +23,9 @@ class _Rejected(Exception):
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(expression: str) -> jmespath.parser.ParsedResult:
+def _compiled(expression: str) -> Any:
+    import jmespath  # only configs with inputs pay for it, and only once
+
     return jmespath.compile(expression)
 
 
@@ -48,6 +50,8 @@ def extract_inputs(document: Any, inputs: dict[str, InputConfig]) -> dict[str, A
 
 
 def _extract_one(document: Any, name: str, spec: InputConfig) -> Any:
+    import jmespath.exceptions  # loaded by _compiled; a dictionary lookup from here on
+
     try:
         raw = _compiled(spec.from_ or name).search(document)
     except jmespath.exceptions.JMESPathError as error:

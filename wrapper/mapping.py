@@ -12,18 +12,10 @@ import binascii
 import json
 import os
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wrapper.config import (
-    EnvValueConfig,
-    FileArgConfig,
-    FlagArgConfig,
-    StdinConfig,
-    SwitchArgConfig,
-    TemplateArgConfig,
-    ValueArgConfig,
-    WrapperConfig,
-)
+if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
+    from wrapper.config import StdinConfig, WrapperConfig
 from wrapper.errors import InvalidEventError
 from wrapper.template import parse_template, render, to_text
 from wrapper.types import Command, HttpRequest
@@ -96,13 +88,14 @@ def _arg_words(
             return []
         return value if isinstance(value, list) else [value]
 
-    if isinstance(arg, ValueArgConfig):
+    kind = type(arg).__name__  # schema class name: the same for pydantic models and compiled nodes
+    if kind == "ValueArgConfig":
         return [value_word(arg.value, item) for item in items_of(arg.value)]
-    if isinstance(arg, SwitchArgConfig):
+    if kind == "SwitchArgConfig":
         return [arg.switch] if values.get(arg.value) is True else []
-    if isinstance(arg, FileArgConfig):
+    if kind == "FileArgConfig":
         return [file_paths[arg.file]] if arg.file in file_paths else []
-    if isinstance(arg, FlagArgConfig):
+    if kind == "FlagArgConfig":
         if arg.file is not None:
             items = [file_paths[arg.file]] if arg.file in file_paths else []
         else:
@@ -111,7 +104,7 @@ def _arg_words(
         if arg.style == "equals":
             return [f"{arg.flag}={item}" for item in items]
         return [word for item in items for word in (arg.flag, item)]
-    if isinstance(arg, TemplateArgConfig):
+    if kind == "TemplateArgConfig":
         parts = parse_template(arg.template)
         word = render(parts, values, file_paths)
         if word is None:
@@ -174,7 +167,7 @@ def build_payload(
         return None
     if payload == "event":
         return event_body
-    assert isinstance(payload, StdinConfig)
+    assert not isinstance(payload, str)
     if payload.template is not None:
         text = render(parse_template(payload.template), values, file_paths)
         return None if text is None else text.encode("utf-8")
@@ -239,7 +232,6 @@ def _config_env(config: WrapperConfig, values: dict[str, Any], file_paths: dict[
         if isinstance(entry, str):
             env[name] = entry
             continue
-        assert isinstance(entry, EnvValueConfig)
         if entry.template is not None:
             text = render(parse_template(entry.template), values, file_paths)
         else:

@@ -19,7 +19,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wrapper.config import load_config
+from wrapper.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
+from wrapper.config import parse_config
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
 from wrapper.packaging.checks import (
@@ -63,7 +64,11 @@ def package(
     say = echo or _to_stderr
     config_path, out_dir = Path(config_path), Path(out_dir)
     target = resolve_target(arch, python_version)
-    config = load_config(config_path)
+    written = parse_config(config_path)  # as written: `{config_dir}` stays a placeholder, not this machine's path
+    # `{config_dir}/x` names x beside the config: find the files to ship as if the words were relative
+    config = written.model_copy(
+        update={"command": [w.replace(CONFIG_DIR_PLACEHOLDER + "/", "") for w in written.command]}
+    )
     if out_dir.exists() and not out_dir.is_dir():
         raise PackageError(f"--out {out_dir} exists and is not a directory")
     files, notes = collect_files(config, config_path, list(include), reserved=(BOOTSTRAP, VENDOR_DIR))
@@ -95,6 +100,9 @@ def package(
         check_unzipped_size(unzipped, files, stage="with wrapper and its dependencies")
         project = staging / "project"
         _copy_files(files, project)
+        # validated once here, so the runtime's cold start skips pydantic and YAML (see wrapper/compiled.py)
+        compiled = project / compiled_path(config_path.name).name
+        compiled.write_text(dump_compiled(written, config_path.read_bytes()), encoding="utf-8")
         shutil.copytree(project, function, dirs_exist_ok=True, copy_function=_link_or_copy)
 
         build = staging / "out"

@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wrapper.config import WrapperConfig
 from wrapper.errors import ProgramError, ProgramTimeoutError
 from wrapper.types import ProcessResult
+
+if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
+    from wrapper.config import WrapperConfig
 
 _CONTENT_TYPES = {
     "raw": "application/octet-stream",

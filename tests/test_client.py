@@ -1,0 +1,170 @@
+"""RuntimeClient against the real emulator on a loopback port, and against raw HTTP servers for odd headers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from wrapper.client import RuntimeClient
+from wrapper.emulator import Emulator
+from wrapper.errors import RuntimeAPIError
+
+
+@pytest.fixture
+def emulator():
+    with Emulator(runtime_argv=None, port=0, function_timeout_s=5.0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def pool():
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        yield executor
+
+
+def invoke_async(pool: ThreadPoolExecutor, emulator: Emulator, payload: bytes) -> Future:
+    return pool.submit(emulator.invoke, payload)
+
+
+def test_next_parses_every_header(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    pending = invoke_async(pool, emulator, b'{"hello": "world!"}')
+    invocation = client.next_invocation()
+    assert invocation.body == b'{"hello": "world!"}'
+    assert len(invocation.request_id) >= 32
+    assert invocation.deadline_ms > time.time() * 1000
+    assert invocation.function_arn.startswith("arn:aws:lambda:")
+    assert invocation.trace_id and invocation.trace_id.startswith("Root=")
+    client.post_response(invocation.request_id, b'{"ok": true}')
+    result = pending.result(timeout=5)
+    assert result.body == b'{"ok": true}'
+    assert result.function_error is None
+
+
+def test_post_error_reaches_the_caller_as_a_function_error(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    pending = invoke_async(pool, emulator, b"{}")
+    invocation = client.next_invocation()
+    client.post_error(invocation.request_id, "Function.NonZeroExit", "Program 'x' exited with status 3")
+    result = pending.result(timeout=5)
+    assert result.function_error
+    assert json.loads(result.body) == {
+        "errorMessage": "Program 'x' exited with status 3",
+        "errorType": "Function.NonZeroExit",
+        "stackTrace": [],
+    }
+
+
+def test_invalid_error_type_is_sent_as_unknown(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    pending = invoke_async(pool, emulator, b"{}")
+    invocation = client.next_invocation()
+    client.post_error(invocation.request_id, "Function.bad type!", "boom")
+    assert json.loads(pending.result(timeout=5).body)["errorType"] == "Function.Unknown"
+
+
+@pytest.mark.parametrize("status", [413, 403, 400])
+def test_refused_response_finishes_the_invocation_and_the_loop_goes_on(emulator, pool, status):
+    client = RuntimeClient(emulator.address)
+    emulator.inject_fault("response", status=status)
+    first = invoke_async(pool, emulator, b'{"n": 1}')
+    invocation = client.next_invocation()
+    client.post_response(invocation.request_id, b"{}")  # must not raise
+    second = invoke_async(pool, emulator, b'{"n": 2}')
+    invocation = client.next_invocation()
+    assert invocation.body == b'{"n": 2}'
+    client.post_response(invocation.request_id, b'"second"')
+    assert second.result(timeout=5).body == b'"second"'
+    # the refused post does not deliver: the caller gets an error (413: too large; else: the timeout), never a hang
+    assert first.result(timeout=15).function_error
+
+
+def test_second_post_for_the_same_invocation_is_refused_without_raising(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    pending = invoke_async(pool, emulator, b"{}")
+    invocation = client.next_invocation()
+    client.post_response(invocation.request_id, b'"one"')
+    client.post_response(invocation.request_id, b'"two"')  # 403 from the API: logged, not raised
+    assert pending.result(timeout=5).body == b'"one"'
+    assert emulator.stats.posts[invocation.request_id] == 2
+
+
+def test_status_500_on_next_is_fatal(emulator):
+    emulator.inject_fault("next", status=500)
+    with pytest.raises(RuntimeAPIError, match="500"):
+        RuntimeClient(emulator.address).next_invocation()
+
+
+def test_status_500_on_response_is_fatal(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    invoke_async(pool, emulator, b"{}")
+    invocation = client.next_invocation()
+    emulator.inject_fault("response", status=500)
+    with pytest.raises(RuntimeAPIError, match="500"):
+        client.post_response(invocation.request_id, b"{}")
+
+
+def test_dropped_connection_on_response_is_retried_once_and_answered_once(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    pending = invoke_async(pool, emulator, b"{}")
+    invocation = client.next_invocation()
+    emulator.inject_fault("response", drop=True)
+    client.post_response(invocation.request_id, b'"kept"')
+    assert pending.result(timeout=5).body == b'"kept"'
+
+
+def test_unreachable_api_at_start_fails_clearly_after_retries():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(RuntimeAPIError, match="unreachable"):
+        RuntimeClient(f"127.0.0.1:{port}").next_invocation()
+
+
+def test_malformed_address_is_refused():
+    with pytest.raises(RuntimeAPIError, match="host:port"):
+        RuntimeClient("no-port-here")
+
+
+class _OddDeadlineAPI(BaseHTTPRequestHandler):
+    """A Runtime API stand-in that serves events with whatever deadline header the test sets."""
+
+    protocol_version = "HTTP/1.1"
+    deadline: str | None = None
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
+        if self.deadline is not None:
+            self.send_header("Lambda-Runtime-Deadline-Ms", self.deadline)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("deadline", [None, "not-a-number", "0", "1000", str(10**15)])
+def test_missing_or_implausible_deadline_falls_back_to_the_configured_timeout(deadline, caplog):
+    handler = type("Handler", (_OddDeadlineAPI,), {"deadline": deadline})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = RuntimeClient(f"127.0.0.1:{server.server_address[1]}", fallback_timeout_s=42)
+        before_ms = time.time() * 1000
+        first = client.next_invocation()
+        second = client.next_invocation()
+    finally:
+        server.shutdown()
+        server.server_close()
+    for invocation in (first, second):
+        assert before_ms + 41_000 <= invocation.deadline_ms <= time.time() * 1000 + 42_000
+    warnings = [r for r in caplog.records if "implausible" in r.getMessage()]
+    assert len(warnings) == 1  # warned once, not per invocation

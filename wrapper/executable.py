@@ -1,0 +1,30 @@
+"""Finding the program a config names. Light on purpose: the runtime's cold start imports it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from wrapper.errors import ConfigError, Problem
+
+
+def resolve_executable(config: Any, config_path: str | os.PathLike[str], path_env: str) -> str:
+    """The absolute path of command[0]: absolute as-is, with a '/' relative to the config's dir, else via PATH."""
+    name = config.command[0]
+    file = str(config_path)
+    if os.path.isabs(name):
+        candidate: str | None = name
+    elif "/" in name:
+        candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(file)), name))
+    else:
+        candidate = shutil.which(name, path=path_env)
+        if candidate is None:
+            raise ConfigError([Problem(file=file, path="command[0]", reason=f"{name!r} not found in PATH")])
+        candidate = os.path.abspath(candidate)
+    if not os.path.isfile(candidate):
+        reason = f"{candidate!r} does not exist or is not a file"
+        raise ConfigError([Problem(file=file, path="command[0]", reason=reason)])
+    if not os.access(candidate, os.X_OK):
+        raise ConfigError([Problem(file=file, path="command[0]", reason=f"{candidate!r} is not executable")])
+    return candidate
