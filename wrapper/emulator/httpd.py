@@ -1,0 +1,302 @@
+"""The emulator's HTTP/1.1 server: Runtime API, Lambda's invoke API and the Function URL front on one port.
+
+Routing by path: /2018-06-01/... is the Runtime API, /2015-03-31/... the invoke API, anything else is a request
+to the function's URL. Every answer carries Content-Length, so runtimes and callers can keep connections alive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import socket
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from wrapper import protocol
+from wrapper.emulator import function_url
+from wrapper.emulator.faults import Endpoint, Fault, Faults, fault_body
+from wrapper.emulator.results import invoke_result, posted_error, rejected_post, response_too_large
+from wrapper.emulator.runtimes import RuntimeHook
+from wrapper.emulator.state import Invocations, Outcome, Stats
+from wrapper.emulator.wire import BadRequest, read_body
+
+logger = logging.getLogger("wrapper.emulator")
+
+POST_PATH = re.compile(rf"^/{protocol.API_VERSION}/runtime/invocation/([^/]+)/(response|error)$")
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+JSON = "application/json"
+ACCEPTED = b'{"status":"OK"}'
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Everything every server and handler shares."""
+
+    invocations: Invocations
+    faults: Faults
+    stats: Stats
+    function_name: str
+    function_arn: str
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """A threading server that knows its connections, so stop() can let answers finish, then close them all."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], shared: Shared, hook: RuntimeHook) -> None:
+        self.shared = shared
+        self.hook = hook
+        self._cond = threading.Condition()
+        self._busy: dict[socket.socket, bool] = {}  # open connection → in the middle of a request
+        # SO_REUSEADDR only for a fixed port: with port 0 it lets the kernel hand out a port that an outgoing
+        # connection is using, which makes parallel test runs flaky
+        self.allow_reuse_address = address[1] != 0
+        super().__init__(address, Handler)
+
+    @property
+    def address(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host}:{port}"
+
+    def track(self, connection: socket.socket, *, open_: bool = True, busy: bool = False) -> None:
+        with self._cond:
+            if open_:
+                self._busy[connection] = busy
+            else:
+                self._busy.pop(connection, None)
+            self._cond.notify_all()
+
+    def close_connections(self, grace_s: float) -> None:
+        """Wait (at most grace_s) for answers being written, then shut every connection, idle keep-alive included."""
+        with self._cond:
+            self._cond.wait_for(lambda: not any(self._busy.values()), timeout=grace_s)
+            connections = list(self._busy)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        logger.debug("connection from %s failed: %r", client_address, sys.exc_info()[1])
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; each request is routed by path."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "wrapper-emulator"
+    server: EmulatorHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small answers go out at once
+        self.server.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, open_=False)
+        super().finish()
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("%s %s", self.client_address[0], format % args)
+
+    def dispatch(self) -> None:
+        path = self.path.partition("?")[0]
+        self.server.track(self.connection, busy=True)
+        try:
+            if path.startswith(f"/{protocol.API_VERSION}/"):
+                self._runtime_api(path)
+            elif path.startswith("/2015-03-31/"):
+                self._invoke_api(path)
+            else:
+                self._function_url()
+        except BadRequest as exc:
+            self.close_connection = True
+            self._send_json(400, json.dumps({"errorMessage": str(exc), "errorType": "BadRequest"}).encode())
+        except OSError as exc:  # the peer went away mid-request
+            logger.debug("%s %s: connection lost: %r", self.command, path, exc)
+            self.close_connection = True
+        finally:
+            self.server.track(self.connection, busy=False)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = dispatch
+
+    # Runtime API
+
+    def _runtime_api(self, path: str) -> None:
+        match = POST_PATH.match(path)
+        if self.command == "GET" and path == protocol.PATH_NEXT:
+            self._next()
+        elif self.command == "POST" and match:
+            self._post(match.group(1), "response" if match.group(2) == "response" else "error")
+        elif self.command == "POST" and path == protocol.PATH_INIT_ERROR:
+            self._init_error()
+        else:
+            self._read_body(0)
+            self._send_json(404, json.dumps({"errorMessage": f"No route {self.command} {path}",
+                                             "errorType": "NotFound"}).encode())
+
+    def _next(self) -> None:
+        shared = self.server.shared
+        if self._suffer_fault("next"):
+            return
+        self.server.hook.on_ready()
+        record = shared.invocations.take(self.server.hook.holder(), still_wanted=self._peer_alive)
+        if record is None:  # the emulator stopped or the runtime hung up
+            self.close_connection = True
+            return
+        headers = [(protocol.HEADER_REQUEST_ID, record.request_id),
+                   (protocol.HEADER_DEADLINE_MS, str(record.deadline_ms)),
+                   (protocol.HEADER_FUNCTION_ARN, shared.function_arn),
+                   (protocol.HEADER_TRACE_ID, record.trace_id),
+                   ("Content-Type", JSON)]
+        if record.client_context is not None:
+            headers.append((protocol.HEADER_CLIENT_CONTEXT, record.client_context))
+        if record.cognito_identity is not None:
+            headers.append((protocol.HEADER_COGNITO_IDENTITY, record.cognito_identity))
+        try:
+            self._send(200, record.payload, headers)
+        except OSError:
+            shared.invocations.requeue(record)  # the runtime never saw it: someone else may take it
+            raise
+
+    def _post(self, request_id: str, kind: Endpoint) -> None:
+        shared = self.server.shared
+        shared.stats.post(request_id)
+        body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
+        fault = shared.faults.take(kind)
+        if fault is not None:
+            # 413 and 403 tell the runtime the invocation is over, so it must be over for the caller too
+            if fault.status == 413:
+                shared.invocations.finish(request_id, response_too_large())
+            elif fault.status == 403:
+                shared.invocations.finish(request_id, rejected_post(request_id))
+            self._answer_fault(fault)
+            return
+        if kind == "response":
+            outcome = response_too_large() if too_large else Outcome("response", body)
+        else:
+            outcome = posted_error(b"" if too_large else body, self.headers.get(protocol.HEADER_ERROR_TYPE))
+        verdict = shared.invocations.finish(request_id, outcome)
+        if verdict == "unknown":
+            self._send_json(400, json.dumps({"errorMessage": f"Invalid request ID: {request_id}",
+                                             "errorType": "InvalidRequestID"}).encode())
+        elif verdict == "done":
+            message = f"State transition from invocation done to {kind} failed for runtime: {request_id}"
+            self._send_json(403, json.dumps({"errorMessage": message,
+                                             "errorType": "InvalidStateTransition"}).encode())
+        elif kind == "response" and too_large:
+            message = f"Exceeded maximum allowed payload size ({protocol.MAX_PAYLOAD_BYTES} bytes)."
+            self._send_json(413, json.dumps({"errorMessage": message,
+                                             "errorType": "RequestEntityTooLarge"}).encode())
+        else:
+            shared.stats.count("responses" if kind == "response" else "errors")
+            self._send_json(202, ACCEPTED)
+
+    def _init_error(self) -> None:
+        shared = self.server.shared
+        body, _ = self._read_body(protocol.MAX_PAYLOAD_BYTES)
+        if self._suffer_fault("init_error"):
+            return
+        shared.stats.count("init_errors")
+        shared.invocations.set_init_error(posted_error(body, self.headers.get(protocol.HEADER_ERROR_TYPE)))
+        self.server.hook.on_init_error()
+        self._send_json(202, ACCEPTED)
+
+    # Lambda's invoke API
+
+    def _invoke_api(self, path: str) -> None:
+        shared = self.server.shared
+        body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
+        if not INVOKE_PATH.match(path) or self.command != "POST":
+            return self._send_api_error(404, "ResourceNotFoundException", f"No route {self.command} {path}")
+        if too_large:
+            message = f"Request must be smaller than {protocol.MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            return self._send_api_error(413, "RequestEntityTooLargeException", message)
+        client_context = None
+        if self.headers.get("X-Amz-Client-Context"):
+            try:
+                client_context = base64.b64decode(self.headers["X-Amz-Client-Context"], validate=True).decode()
+            except (binascii.Error, ValueError):
+                return self._send_api_error(400, "InvalidRequestContentException",
+                                            "Client context must be a valid Base64-encoded JSON object.")
+        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            return self._send(204, b"", [])
+        if invocation_type not in ("RequestResponse", "Event"):
+            return self._send_api_error(400, "InvalidParameterValueException",
+                                        f"Unsupported invocation type {invocation_type!r}")
+        record = shared.invocations.submit(body, client_context=client_context)
+        if invocation_type == "Event":
+            return self._send(202, b"", [("X-Amzn-RequestId", record.request_id)])
+        record.finished.wait()
+        result = invoke_result(record)
+        self._send(result.status, result.body, list(result.headers.items()))
+
+    # Function URL front
+
+    def _function_url(self) -> None:
+        shared = self.server.shared
+        body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
+        if too_large:
+            return self._send_json(413, json.dumps({"Message": "Request Entity Too Large"}).encode())
+        request_id = str(uuid.uuid4())
+        event = function_url.build_event(
+            method=self.command, target=self.path, headers=list(self.headers.items()), body=body,
+            source_ip=self.client_address[0], protocol=self.request_version,
+            function_name=shared.function_name, request_id=request_id)
+        record = shared.invocations.submit(json.dumps(event).encode(), request_id=request_id)
+        record.finished.wait()
+        status, headers, answer = function_url.build_http_response(invoke_result(record))
+        self._send(status, answer, headers + [("x-amzn-RequestId", request_id)])
+
+    # plumbing
+
+    def _suffer_fault(self, endpoint: Endpoint) -> bool:
+        fault = self.server.shared.faults.take(endpoint)
+        if fault is not None:
+            self._answer_fault(fault)
+        return fault is not None
+
+    def _answer_fault(self, fault: Fault) -> None:
+        logger.info("injected fault on %s %s: %s", self.command, self.path, fault)
+        if fault.drop:
+            self.close_connection = True  # nothing written: the caller sees the connection close
+        else:
+            self._send_json(fault.status or 500, fault_body(fault.status or 500))
+
+    def _peer_alive(self) -> bool:
+        """False once the peer has closed its end (a long-poll must not hand work to a dead runtime)."""
+        try:
+            return bool(self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return True  # nothing to read: still there, still waiting
+        except (OSError, ValueError):
+            return False
+
+    def _read_body(self, limit: int) -> tuple[bytes, bool]:
+        return read_body(self.rfile, self.headers, limit)
+
+    def _send(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, body: bytes) -> None:
+        self._send(status, body, [("Content-Type", JSON)])
+
+    def _send_api_error(self, status: int, error_type: str, message: str) -> None:
+        body = json.dumps({"Type": "User", "message": message}).encode()
+        self._send(status, body, [("Content-Type", JSON), ("x-amzn-ErrorType", error_type)])

@@ -1,0 +1,56 @@
+"""Reading HTTP/1.1 request bodies (Content-Length or chunked) with a cap, so an oversize body is still consumed
+and the connection stays usable for the 413 that answers it."""
+
+from __future__ import annotations
+
+from email.message import Message
+from typing import BinaryIO
+
+READ_CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 65537
+
+
+class BadRequest(Exception):
+    """The request's body framing is malformed; answered 400 and the connection closed."""
+
+
+def read_body(rfile: BinaryIO, headers: Message, limit: int) -> tuple[bytes, bool]:
+    """The body, at most `limit` bytes kept and the rest read and dropped: (body, too_large)."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return _read_chunked(rfile, limit)
+    try:
+        length = int(headers.get("Content-Length") or 0)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number") from None
+    if length < 0:
+        raise BadRequest("Content-Length is negative")
+    kept = bytearray()
+    _copy(rfile, length, kept, limit)
+    return bytes(kept[:limit]), len(kept) > limit
+
+
+def _read_chunked(rfile: BinaryIO, limit: int) -> tuple[bytes, bool]:
+    kept = bytearray()
+    while True:
+        line = rfile.readline(MAX_LINE_BYTES)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BadRequest("malformed chunk size") from None
+        if size == 0:
+            while rfile.readline(MAX_LINE_BYTES) not in (b"\r\n", b"\n", b""):
+                pass  # trailers: streaming responses' error trailers are not interpreted
+            return bytes(kept[:limit]), len(kept) > limit
+        _copy(rfile, size, kept, limit)
+        rfile.readline(MAX_LINE_BYTES)  # the CRLF closing each chunk
+
+
+def _copy(rfile: BinaryIO, length: int, kept: bytearray, limit: int) -> None:
+    """Read exactly `length` bytes, appending them to `kept` while it is within limit (+1, to detect overflow)."""
+    while length > 0:
+        chunk = rfile.read(min(length, READ_CHUNK_BYTES))
+        if not chunk:
+            raise ConnectionResetError("request body cut short")
+        length -= len(chunk)
+        if len(kept) <= limit:
+            kept += chunk[: limit + 1 - len(kept)]
