@@ -201,8 +201,9 @@ def test_max_concurrency_runs_invocations_side_by_side(tmp_path):
     assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
-def _spawn_runtime(emulator: Emulator, config: Path) -> subprocess.Popen:
+def _spawn_runtime(emulator: Emulator, config: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "AWS_LAMBDA_RUNTIME_API": emulator.address}
+    env.update(extra_env or {})
     return subprocess.Popen([*RUNTIME, str(config)], env=env, stderr=subprocess.PIPE)
 
 
@@ -216,23 +217,29 @@ def test_sigterm_while_waiting_ends_the_runtime_cleanly(tmp_path):
         assert runtime.wait(timeout=10) == 0, runtime.stderr.read()
 
 
-def test_sigterm_during_an_invocation_stops_the_program_and_exits_cleanly(tmp_path):
-    marker = tmp_path / "pid"
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_sigterm_during_invocations_stops_the_programs_and_exits_cleanly(tmp_path, concurrency):
+    pids = tmp_path / "pids"
+    pids.mkdir()
     (tmp_path / "sleeper.py").write_text(
-        f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+        f"import os, time\nopen(os.path.join({str(pids)!r}, str(os.getpid())), 'w').close()\ntime.sleep(60)\n"
     )
     config = write_config(tmp_path, f"command: [{PYTHON}, '{{config_dir}}/sleeper.py']\n")
-    with Emulator(runtime_argv=None, port=0, function_timeout_s=30) as emulator, ThreadPoolExecutor(1) as pool:
-        runtime = _spawn_runtime(emulator, config)
-        pool.submit(emulator.invoke, b"{}")
+    # the emulator stops first and answers the abandoned invocations, so the pool does not wait them out
+    with ThreadPoolExecutor(3) as pool, Emulator(runtime_argv=None, port=0, function_timeout_s=30) as emulator:
+        runtime = _spawn_runtime(emulator, config, {"AWS_LAMBDA_MAX_CONCURRENCY": str(concurrency)})
+        for _ in range(concurrency):
+            pool.submit(emulator.invoke, b"{}")
         for _ in range(200):
-            if marker.exists() and marker.read_text():
+            if len(list(pids.iterdir())) == concurrency:
                 break
             time.sleep(0.05)
-        program_pid = int(marker.read_text())
+        program_pids = [int(p.name) for p in pids.iterdir()]
+        assert len(program_pids) == concurrency
         runtime.send_signal(signal.SIGTERM)
         assert runtime.wait(timeout=10) == 0, runtime.stderr.read()
-        with pytest.raises(ProcessLookupError):
-            for _ in range(100):  # the runtime killed its group on the way out; give init a moment to reap
-                os.kill(program_pid, 0)
-                time.sleep(0.05)
+        for pid in program_pids:
+            with pytest.raises(ProcessLookupError):
+                for _ in range(100):  # killed by the runtime on its way out; give init a moment to reap
+                    os.kill(pid, 0)
+                    time.sleep(0.05)

@@ -21,7 +21,7 @@ from wrapper.events import build_http_event_response, check_bearer, error_http_r
 from wrapper.inputs import extract_inputs
 from wrapper.logs import log_program_line
 from wrapper.mapping import build_command, build_server_argv_env, build_server_request
-from wrapper.process import run_process
+from wrapper.process import kill_running_groups, run_process
 from wrapper.response import build_response, content_type_for
 from wrapper.executable import resolve_executable
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
@@ -65,7 +65,8 @@ class FunctionHandler:
         return handler
 
     def close(self) -> None:
-        """Stop the server-mode program, if any."""
+        """Stop every program this runtime started: the server-mode program, and exec-mode runs in flight."""
+        kill_running_groups()
         if self.server is not None:
             self.server.stop()
 

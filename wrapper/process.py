@@ -34,11 +34,14 @@ from collections.abc import Callable
 from wrapper.errors import SpawnError
 from wrapper.types import ProcessResult
 
-__all__ = ["DRAIN_S", "STDERR_LINE_BYTES", "kill_process_group", "run_process", "stop_process_group"]
+__all__ = ["DRAIN_S", "STDERR_LINE_BYTES", "kill_process_group", "kill_running_groups", "run_process", "stop_process_group"]
 
 DRAIN_S = 0.5  # after the child exits: how long an escaped holder of its pipes may keep them open
 STDERR_LINE_BYTES = 8192  # longest stderr line passed on whole; a longer one arrives in pieces of this size
 _READ_BYTES = 65536  # one default pipe buffer
+# Groups of programs now running, for shutdown: loops in other threads cannot be unwound, their programs
+# can be killed. set.add/discard are atomic under the GIL.
+_running: set[int] = set()
 _POLL_MAX_S = 0.05  # without a pidfd: longest sleep between exit checks
 # poll(2): no extra fd to create and close per run, one syscall per wait (subprocess makes the same choice)
 _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
@@ -64,6 +67,7 @@ def run_process(
     started = time.monotonic()
     proc = _spawn(argv, stdin=stdin, env=env, cwd=cwd)
     pgid = proc.pid
+    _running.add(pgid)
     stdout_chunks: list[bytes] = []
     stdout_room = max_output_bytes
     stdout_truncated = False
@@ -165,6 +169,7 @@ def run_process(
             kill_process_group(pgid, signal.SIGKILL)
             proc.wait()
             _reap_group(pgid)
+        _running.discard(pgid)
         sel.close()
         if pidfd is not None:
             os.close(pidfd)
@@ -182,6 +187,12 @@ def run_process(
         stderr_tail=bytes(stderr_tail),
         duration_s=duration_s,
     )
+
+
+def kill_running_groups() -> int:
+    """SIGKILL every program group run_process has started and not yet finished (shutdown); return how many."""
+    groups = list(_running)  # a copy: other threads' runs add and discard while we iterate
+    return sum(kill_process_group(pgid) for pgid in groups)
 
 
 def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
