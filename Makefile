@@ -16,7 +16,7 @@ system-deps:
 	./scripts/install-system-deps
 
 demo: $(VENV)/.installed
-	$(BIN)/wrapper invoke configs/echo.yaml --event '{"hello": "world!"}'
+	@$(BIN)/wrapper invoke configs/echo.yaml --event '{"hello": "world!"}'
 
 test: $(VENV)/.installed system-deps
 	$(BIN)/python -m pytest

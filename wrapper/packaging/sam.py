@@ -12,7 +12,7 @@ from wrapper.config import WrapperConfig
 from wrapper.packaging.target import Target
 
 MAX_TIMEOUT_S = 900
-DEFAULT_MEMORY_MB = 256  # pydantic's import dominates a cold start; CPU scales with memory, 128 MB is slow to init
+DEFAULT_MEMORY_MB = 256  # CPU scales with memory; 128 MB makes every spawn and cold start slower
 EXEC_WRAPPER = "/var/task/bootstrap"
 GENERIC_STEMS = ("wrapper", "config", "function", "lambda")
 BASIC_EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
