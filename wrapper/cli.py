@@ -19,12 +19,17 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `wrapper` and `python -m wrapper`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `serve [CONFIG] -- RUNTIME_ARGV...`: split before argparse, which would read the runtime as CONFIG
+    runtime_argv: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, runtime_argv = argv[:cut], argv[cut + 1 :]
     parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "serve":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command == "serve":
-        args.runtime_argv = extra[1:] if extra[:1] == ["--"] else extra
+    args = parser.parse_args(argv)
+    if runtime_argv and args.command != "serve":
+        parser.error("only `serve` takes a runtime command after --")
+    args.runtime_argv = runtime_argv
     return args.func(args, os.environ)
 
 
@@ -153,7 +158,11 @@ def cmd_invoke(args: argparse.Namespace, environ: os._Environ[str] | dict[str, s
     if args.event is not None:
         payload = args.event.encode()
     elif args.event_file not in (None, "-"):
-        payload = Path(args.event_file).read_bytes()
+        try:
+            payload = Path(args.event_file).read_bytes()
+        except OSError as exc:
+            print(f"wrapper invoke: cannot read --event-file: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     elif args.event_file == "-" or args.stdin_marker == "-":
         payload = sys.stdin.buffer.read()
     else:
