@@ -270,7 +270,8 @@ class ServerProcess:
         if proc is None or proc.poll() is not None:
             # Known dead: do not connect, another process may have taken the port.
             raise self._crashed(proc, what)
-        for attempt in (1, 2):
+        restarted = False
+        for attempt in (1, 2, 3):
             conn, reused = self._take_connection(timeout_s)
             try:
                 conn.request(method, path_with_query, body=body, headers=sent)
@@ -291,6 +292,13 @@ class ServerProcess:
                 except subprocess.TimeoutExpired:
                     reason = str(exc) or type(exc).__name__
                     raise UpstreamError(f"Program {self._name} failed to answer {what}: {reason}") from None
+                if isinstance(exc, ConnectionRefusedError) and not restarted:
+                    # it died just before we connected (ensure_running saw it alive): nothing was sent, so
+                    # restarting it and sending the request again cannot repeat anything
+                    restarted = True
+                    self.ensure_running()
+                    proc = self._proc
+                    continue
                 raise self._crashed(proc, what) from None
         if response.will_close:
             conn.close()

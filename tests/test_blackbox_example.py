@@ -1,0 +1,692 @@
+"""End to end: the real Debian blackbox_exporter under wrapper, as examples/blackbox-exporter/ ships it.
+
+Each test runs a copy of the example in which only what a test needs is rewritten (a free loopback port for the
+exporter, `destination.allow: [127.0.0.1]`, a short `timeout_s`; one test also drops the timeout header). The
+exporter only ever probes servers this file starts on 127.0.0.1; the internal targets the tests ask for are refused
+before anything is sent, which the exporter's own "Recent Probes" page shows.
+"""
+
+from __future__ import annotations
+
+import html
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from events.samples import function_url_event
+
+from wrapper.emulator import Emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "blackbox-exporter"
+EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
+CURL = shutil.which("curl")
+RUNTIME = [sys.executable, "-m", "wrapper", "run"]
+TOKEN = "test-token-7f3a"
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PUBLIC_SAMPLE_TARGET = "https://example.com"  # what the sample events name; never probed here
+CLEARED_PREFIXES = ("AWS_", "LAMBDA_", "WRAPPER_", "_HANDLER", "_X_AMZN_TRACE_ID")
+CONFIG_TIMEOUT_S = 2.0  # the copy's timeout_s: a hanging probe must end well before the function's timeout
+FUNCTION_TIMEOUT_S = 10.0
+WAIT_S = 20.0  # upper bound of any single wait in this file
+
+pytestmark = pytest.mark.skipif(not os.access(EXPORTER, os.X_OK), reason="blackbox_exporter not installed")
+
+
+# local servers the exporter may probe
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"ok\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class HangingServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers (holds them open until closed)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)  # so the accept loop sees close() promptly
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@dataclass
+class Targets:
+    ok_url: str  # an HTTP server answering 200
+    ok_port: int
+    closed: str  # a port bound but not listening: connection refused, and nobody else can take it
+    hanging_url: str  # accepts, never answers
+
+
+@pytest.fixture(scope="module")
+def targets() -> Iterator[Targets]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    hanging = HangingServer()
+    ok_port = server.server_address[1]
+    try:
+        yield Targets(
+            ok_url=f"http://127.0.0.1:{ok_port}/",
+            ok_port=ok_port,
+            closed=f"http://127.0.0.1:{closed.getsockname()[1]}/",
+            hanging_url=f"http://127.0.0.1:{hanging.port}/",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        closed.close()
+        hanging.close()
+        thread.join(5)
+
+
+# the example, copied and minimally rewritten
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def copy_example(dest: Path, *, timeout_header: bool = True) -> tuple[Path, int]:
+    """Copy the example to dest and rewrite its wrapper.yaml for a test; return (config path, exporter port)."""
+    shutil.copytree(EXAMPLE, dest)
+    config_path = dest / "wrapper.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    port = free_port()
+    listen = [i for i, word in enumerate(config["command"]) if word.startswith("--web.listen-address=")]
+    assert len(listen) == 1, f"the example's command changed shape: {config['command']}"
+    config["command"][listen[0]] = f"--web.listen-address=127.0.0.1:{port}"
+    config["server"]["port"] = port
+    # the tests' own server is on 127.0.0.1; every other loopback address stays denied
+    destination = config["inputs"]["target"]["destination"]
+    assert destination.get("deny_loopback", True) and destination.get("deny_link_local", True)
+    destination["allow"] = ["127.0.0.1"]
+    config["timeout_s"] = CONFIG_TIMEOUT_S
+    if not timeout_header:
+        del config["server"]["request"]["timeout_header"]
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return config_path, port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def start_emulator(config: Path, log: Path) -> Emulator:
+    return Emulator(
+        runtime_argv=RUNTIME,
+        port=0,
+        function_timeout_s=FUNCTION_TIMEOUT_S,
+        task_root=str(config.parent),
+        handler=config.name,
+        env={"PYTHONPATH": str(ROOT), "WRAPPER_BEARER_TOKEN": TOKEN},
+        runtime_stdout=str(log),
+        runtime_stderr=str(log),
+    )
+
+
+@dataclass
+class Deployed:
+    emulator: Emulator
+    exporter_port: int
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Deployed]:
+    """The example running under the emulator, `wrapper run` as its child and the exporter as the runtime's."""
+    base = tmp_path_factory.mktemp("blackbox")
+    config, port = copy_example(base / "example")
+    log = base / "runtime.log"
+    with start_emulator(config, log) as emulator:
+        deployed = Deployed(emulator, port, log)
+        warm_up(deployed, targets)
+        yield deployed
+
+
+def warm_up(deployed: Deployed, targets: Targets) -> None:
+    """One invocation: the runtime's init (and so the exporter's start) is over when it returns."""
+    result = deployed.emulator.invoke(json.dumps({"target": targets.ok_url}).encode(), timeout_s=WAIT_S)
+    assert result.function_error is None, (result.body, deployed.log.read_text()[-3000:])
+
+
+# helpers
+
+
+def probe_event(query: dict[str, str], *, token: str | None = TOKEN) -> bytes:
+    headers = {"host": "abc.lambda-url.us-east-1.on.aws", "user-agent": "Prometheus/3.0.1"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    return json.dumps(function_url_event(raw_query=urllib.parse.urlencode(query), headers=headers)).encode()
+
+
+def invoke_http(deployed: Deployed, event: bytes) -> dict[str, Any]:
+    """Invoke with an HTTP event through the invoke path; return the shaped HTTP answer."""
+    result = deployed.emulator.invoke(event, timeout_s=WAIT_S)
+    assert result.function_error is None, (result.body, deployed.log.read_text()[-3000:])
+    return result.json()
+
+
+def probe_success(exposition: str) -> int:
+    values = re.findall(r"^probe_success (\d)$", exposition, re.MULTILINE)
+    assert len(values) == 1, exposition[-1500:]
+    return int(values[0])
+
+
+def exporter_page(exporter_port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", exporter_port, timeout=WAIT_S)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def recent_probes(exporter_port: int) -> list[tuple[str, str]]:
+    """(module, target) of every probe the exporter ran, newest first, from its own status page."""
+    return [(module, target) for module, target, _ in _history(exporter_port)]
+
+
+def probe_log(exporter_port: int, target: str) -> str:
+    """The exporter's own log of its newest probe of target."""
+    ids = [probe_id for _, probed, probe_id in _history(exporter_port) if probed == target]
+    assert ids, f"the exporter never probed {target!r}"
+    return exporter_page(exporter_port, f"/logs?id={ids[0]}")
+
+
+def _history(exporter_port: int) -> list[tuple[str, str, str]]:
+    page = exporter_page(exporter_port, "/")
+    assert "Recent Probes" in page, page
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>.*?logs\?id=(\d+)", page)
+    return [(html.unescape(module), html.unescape(target), probe_id) for module, target, probe_id in rows]
+
+
+def http_request(url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
+                 body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=WAIT_S)
+    try:
+        conn.request(method, f"{parts.path}?{parts.query}" if parts.query else parts.path, body=body,
+                     headers=headers or {})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def exporter_pids(runtime_pid: int) -> list[int]:
+    """The runtime's children that are the blackbox exporter."""
+    found = []
+    for task in Path(f"/proc/{runtime_pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                argv0 = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if os.path.basename(argv0) == b"prometheus-blackbox-exporter":
+                found.append(int(child))
+    return found
+
+
+def exited(pid: int) -> bool:
+    """Whether a process has fully exited: gone, or a zombie its parent can reap.
+
+    A killed multi-threaded program (the exporter is Go) shows its leader as a zombie while other threads are
+    still being torn down; until they are, waitpid() does not report it, so the leader's state alone is not enough.
+    """
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    return state in ("Z", "X") and threads in ([], [str(pid)])
+
+
+def wait_for(predicate: Any, what: str, timeout_s: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+# through the emulator's invoke path and its Function URL front
+
+
+def test_probe_of_a_local_server_is_200_with_probe_success_1_and_the_prometheus_content_type(deployed, targets):
+    answer = invoke_http(deployed, probe_event({"target": targets.ok_url, "module": "http_2xx"}))
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["content-type"] == PROMETHEUS_TYPE
+    assert answer["headers"]["cache-control"] == "no-store"
+    assert answer["isBase64Encoded"] is False
+    assert probe_success(answer["body"]) == 1
+    assert "probe_http_status_code 200" in answer["body"]
+    assert ("http_2xx", targets.ok_url) in recent_probes(deployed.exporter_port)
+
+
+def test_module_defaults_to_http_2xx_and_tcp_connect_works(deployed, targets):
+    default = invoke_http(deployed, probe_event({"target": targets.ok_url}))
+    tcp = invoke_http(deployed, probe_event({"target": f"127.0.0.1:{targets.ok_port}", "module": "tcp_connect"}))
+    assert probe_success(default["body"]) == 1 and "probe_http_status_code 200" in default["body"]
+    assert tcp["statusCode"] == 200 and probe_success(tcp["body"]) == 1
+
+
+def test_target_with_its_own_query_string_stays_one_parameter(deployed, targets):
+    # the naive bash bootstrap pasted the target into the probe URL unescaped: "&module=" would rewrite the query
+    target = f"{targets.ok_url}?x=1&module=tcp_connect&debug=true"
+    answer = invoke_http(deployed, probe_event({"target": target, "module": "http_2xx"}))
+    assert answer["statusCode"] == 200 and probe_success(answer["body"]) == 1
+    assert recent_probes(deployed.exporter_port)[0] == ("http_2xx", target)
+
+
+def test_probe_through_the_function_url_front(deployed, targets):
+    query = urllib.parse.urlencode({"target": targets.ok_url, "module": "http_2xx"})
+    status, headers, body = http_request(f"{deployed.emulator.url}/probe?{query}",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200, body
+    assert headers["content-type"] == PROMETHEUS_TYPE
+    assert probe_success(body.decode()) == 1
+
+
+def test_target_in_a_json_body_through_the_function_url_front(deployed, targets):
+    status, headers, body = http_request(
+        f"{deployed.emulator.url}/probe", method="POST", body=json.dumps({"target": targets.ok_url}).encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    assert status == 200, body
+    assert headers["content-type"] == PROMETHEUS_TYPE
+    assert probe_success(body.decode()) == 1
+
+
+def test_closed_port_is_200_with_probe_success_0(deployed, targets):
+    answer = invoke_http(deployed, probe_event({"target": targets.closed, "module": "http_2xx"}))
+    assert answer["statusCode"] == 200
+    assert answer["headers"]["content-type"] == PROMETHEUS_TYPE
+    assert probe_success(answer["body"]) == 0
+
+
+def test_unknown_module_is_400_before_the_exporter_is_called(deployed, targets):
+    before = recent_probes(deployed.exporter_port)
+    answer = invoke_http(deployed, probe_event({"target": targets.ok_url, "module": "icmp"}))
+    assert answer["statusCode"] == 400
+    error = json.loads(answer["body"])
+    assert error["errorType"] == "Function.InvalidEvent" and "inputs.module" in error["errorMessage"]
+    assert recent_probes(deployed.exporter_port) == before
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "169.254.169.254",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://127.0.0.2:{ok_port}/",  # loopback, but not the allowed 127.0.0.1
+        "http://[::1]:{ok_port}/",
+        "http://localhost:{ok_port}/",
+        "http://0.0.0.0:{ok_port}/",  # Linux dials loopback for 0.0.0.0
+        "127.2:{ok_port}",  # short form of 127.0.0.2
+        "http://[::ffff:127.0.0.2]:{ok_port}/",
+    ],
+)
+def test_internal_target_is_refused_with_400_before_the_exporter_is_called(deployed, targets, target):
+    target = target.format(ok_port=targets.ok_port)
+    before = recent_probes(deployed.exporter_port)
+    answer = invoke_http(deployed, probe_event({"target": target, "module": "http_2xx"}))
+    assert answer["statusCode"] == 400, answer
+    error = json.loads(answer["body"])
+    assert error["errorType"] == "Function.InvalidEvent"
+    assert "inputs.target" in error["errorMessage"] and "denied" in error["errorMessage"]
+    after = recent_probes(deployed.exporter_port)
+    assert after == before
+    assert all(probed != target for _, probed in after)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer"],
+    ids=["missing", "wrong", "longer", "basic-scheme", "no-scheme", "empty"],
+)
+def test_missing_or_wrong_token_is_401_before_the_exporter_is_called(deployed, targets, authorization):
+    event = json.loads(probe_event({"target": targets.ok_url}, token=None))
+    if authorization is not None:
+        event["headers"]["authorization"] = authorization
+    before = recent_probes(deployed.exporter_port)
+    answer = invoke_http(deployed, json.dumps(event).encode())
+    assert answer["statusCode"] == 401
+    assert answer["headers"].get("www-authenticate") == "Bearer"
+    assert json.loads(answer["body"])["errorType"] == "Function.Unauthorized"
+    assert recent_probes(deployed.exporter_port) == before
+
+
+def test_missing_token_through_the_function_url_front_is_401(deployed, targets):
+    query = urllib.parse.urlencode({"target": targets.ok_url})
+    status, headers, _ = http_request(f"{deployed.emulator.url}/probe?{query}")
+    assert status == 401
+    assert headers.get("www-authenticate") == "Bearer"
+
+
+def test_scheduled_event_returns_the_exposition_text(deployed, targets):
+    payload = json.dumps({"target": targets.ok_url, "module": "http_2xx"}).encode()
+    result = deployed.emulator.invoke(payload, timeout_s=WAIT_S)
+    assert result.function_error is None, result.body
+    text = result.body.decode()
+    assert text.startswith("# HELP ")
+    assert probe_success(text) == 1
+
+
+def test_scheduled_event_needs_no_token_but_is_still_checked(deployed):
+    result = deployed.emulator.invoke(b'{"target": "169.254.169.254"}', timeout_s=WAIT_S)
+    assert result.function_error == "Unhandled"
+    assert result.json()["errorType"] == "Function.InvalidEvent"
+
+
+def test_exporter_killed_between_invocations_is_restarted_and_the_next_invocation_succeeds(deployed, targets):
+    event = probe_event({"target": targets.ok_url, "module": "http_2xx"})
+    assert probe_success(invoke_http(deployed, event)["body"]) == 1
+    (runtime_pid,) = deployed.emulator.runtime_pids
+    (old,) = exporter_pids(runtime_pid)
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: exited(old), "the killed exporter to exit")
+
+    answer = invoke_http(deployed, event)
+
+    assert answer["statusCode"] == 200, answer["body"]
+    assert probe_success(answer["body"]) == 1
+    assert deployed.emulator.runtime_pids == [runtime_pid]  # the runtime itself lived on
+    (new,) = exporter_pids(runtime_pid)
+    assert new != old
+
+
+def test_hanging_target_ends_before_the_deadline_with_probe_success_0(deployed, targets):
+    # The shipped config sends the time left in X-Prometheus-Scrape-Timeout-Seconds; the exporter subtracts its
+    # 0.5 s offset and gives up first, so a hanging target is a failed probe (200, probe_success 0), answered by
+    # the exporter itself, well before the emulator's Sandbox.Timedout.
+    answer = invoke_http(deployed, probe_event({"target": targets.hanging_url, "module": "http_2xx"}))
+    assert answer["statusCode"] == 200, answer
+    assert probe_success(answer["body"]) == 0
+    # the exporter's own limit came from wrapper's header: timeout_s (2, less than the time left) minus 0.5
+    assert "timeout_seconds=1.5" in probe_log(deployed.exporter_port, targets.hanging_url)
+
+
+def test_prometheus_shorter_scrape_timeout_limits_the_probe(deployed, targets):
+    # Prometheus's default scrape_timeout (10 s) is below the example's timeout_s (15 s): the exporter must give up
+    # before Prometheus does, or a slow target is a failed scrape instead of probe_success 0
+    event = json.loads(probe_event({"target": targets.closed, "module": "http_2xx"}))
+    event["headers"]["x-prometheus-scrape-timeout-seconds"] = "1"
+    answer = invoke_http(deployed, json.dumps(event).encode())
+    assert answer["statusCode"] == 200 and probe_success(answer["body"]) == 0
+    assert "timeout_seconds=0.5" in probe_log(deployed.exporter_port, targets.closed)
+
+
+def test_hanging_target_is_504_from_wrapper_before_the_deadline(tmp_path, targets):
+    # Without the timeout header the exporter would wait its module's 10 s; wrapper's timeout_s (2 s) ends the
+    # request first, with its own 504, long before the emulator's deadline (10 s) would answer Sandbox.Timedout.
+    config, _ = copy_example(tmp_path / "example", timeout_header=False)
+    log = tmp_path / "runtime.log"
+    with start_emulator(config, log) as emulator:
+        deployed = Deployed(emulator, 0, log)
+        hung = invoke_http(deployed, probe_event({"target": targets.hanging_url, "module": "http_2xx"}))
+        after = invoke_http(deployed, probe_event({"target": targets.ok_url, "module": "http_2xx"}))
+    assert hung["statusCode"] == 504, hung
+    error = json.loads(hung["body"])
+    assert error["errorType"] == "Function.Timeout"
+    assert after["statusCode"] == 200 and probe_success(after["body"]) == 1
+
+
+def test_wedged_exporter_is_504_from_wrapper_before_the_deadline_and_the_next_invocation_works(deployed, targets):
+    # the shipped config unchanged but for timeout_s: the exporter itself stops answering (SIGSTOP)
+    event = probe_event({"target": targets.ok_url, "module": "http_2xx"})
+    (runtime_pid,) = deployed.emulator.runtime_pids
+    (exporter,) = exporter_pids(runtime_pid)
+    os.kill(exporter, signal.SIGSTOP)
+    try:
+        wedged = invoke_http(deployed, event)
+    finally:
+        os.kill(exporter, signal.SIGCONT)
+    assert wedged["statusCode"] == 504, wedged
+    assert json.loads(wedged["body"])["errorType"] == "Function.Timeout"
+    after = invoke_http(deployed, event)
+    assert after["statusCode"] == 200 and probe_success(after["body"]) == 1
+
+
+def test_stopping_the_function_stops_the_exporter(tmp_path, targets):
+    config, port = copy_example(tmp_path / "example")
+    with start_emulator(config, tmp_path / "runtime.log") as emulator:
+        deployed = Deployed(emulator, port, tmp_path / "runtime.log")
+        assert invoke_http(deployed, probe_event({"target": targets.ok_url}))["statusCode"] == 200
+        (runtime_pid,) = emulator.runtime_pids
+        (exporter,) = exporter_pids(runtime_pid)
+    # the emulator's stop() sends the runtime SIGTERM; wrapper stops the exporter's group before exiting
+    wait_for(lambda: exited(exporter), "the exporter to exit")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# through `wrapper serve` with plain curl, and through `wrapper invoke` with the sample events
+
+
+@dataclass
+class Served:
+    url: str
+    exporter_port: int
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Served]:
+    """`wrapper serve <copy>/wrapper.yaml --port N` as a real subprocess."""
+    base = tmp_path_factory.mktemp("serve")
+    config, exporter_port = copy_example(base / "example")
+    port = free_port()
+    log = base / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wrapper", "serve", str(config), "--port", str(port)],
+            cwd=ROOT, env=clean_env(WRAPPER_BEARER_TOKEN=TOKEN), stdout=out, stderr=out,
+        )
+    try:
+        def accepting() -> bool:
+            assert proc.poll() is None, f"wrapper serve exited: {log.read_text()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(accepting, f"wrapper serve to listen on {port}")
+        # one invocation: the runtime's init (and so the exporter's start) is over when it returns
+        status, _, body = http_request(f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",
+                                       method="POST", body=json.dumps({"target": targets.ok_url}).encode())
+        assert status == 200 and probe_success(body.decode()) == 1, (body, log.read_text()[-3000:])
+        yield Served(f"http://127.0.0.1:{port}", exporter_port, log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def curl(url: str, *args: str) -> tuple[int, dict[str, str], str]:
+    """Plain curl; returns (status, lower-cased headers, body)."""
+    done = subprocess.run([CURL, "-sS", "-i", "--max-time", str(WAIT_S), *args, url],
+                          capture_output=True, timeout=WAIT_S + 5, check=True)
+    head, _, body = done.stdout.decode().partition("\r\n\r\n")
+    status_line, *lines = head.split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+needs_curl = pytest.mark.skipif(CURL is None, reason="needs curl")
+
+
+def probe_url(base: str, **query: str) -> str:
+    return f"{base}/probe?{urllib.parse.urlencode(query)}"
+
+
+@needs_curl
+def test_serve_with_curl_probe_of_a_local_server(served, targets):
+    status, headers, body = curl(probe_url(served.url, target=targets.ok_url, module="http_2xx"),
+                                 "-H", f"Authorization: Bearer {TOKEN}")
+    assert status == 200, (body, served.log.read_text()[-3000:])
+    assert headers["content-type"] == PROMETHEUS_TYPE
+    assert probe_success(body) == 1
+
+
+@needs_curl
+def test_serve_with_curl_closed_port_is_200_with_probe_success_0(served, targets):
+    status, headers, body = curl(probe_url(served.url, target=targets.closed, module="tcp_connect"),
+                                 "-H", f"Authorization: Bearer {TOKEN}")
+    assert status == 200
+    assert headers["content-type"] == PROMETHEUS_TYPE
+    assert probe_success(body) == 0
+
+
+@needs_curl
+@pytest.mark.parametrize(
+    ("query", "token", "status"),
+    [
+        ({"target": "{ok}", "module": "icmp"}, TOKEN, 400),
+        ({"target": "169.254.169.254"}, TOKEN, 400),
+        ({"target": "http://127.0.0.2:{port}/"}, TOKEN, 400),
+        ({"target": "{ok}"}, None, 401),
+        ({"target": "{ok}"}, "wrong", 401),
+    ],
+    ids=["unknown-module", "metadata", "other-loopback", "no-token", "wrong-token"],
+)
+def test_serve_with_curl_refusals(served, targets, query, token, status):
+    query = {k: v.format(ok=targets.ok_url, port=targets.ok_port) for k, v in query.items()}
+    before = recent_probes(served.exporter_port)
+    args = ["-H", f"Authorization: Bearer {token}"] if token else []
+    got, _, body = curl(probe_url(served.url, **query), *args)
+    assert got == status, body
+    assert recent_probes(served.exporter_port) == before
+
+
+SAMPLE_EVENTS = sorted(p.name for p in (EXAMPLE / "events").glob("*.json"))
+
+
+def local_copy_of_sample(name: str, dest: Path, target: str) -> tuple[Path, str | None]:
+    """The sample event with its public target replaced by the local one; returns (path, its bearer token)."""
+    text = (EXAMPLE / "events" / name).read_text()
+    assert PUBLIC_SAMPLE_TARGET in text, f"{name} should keep naming a public example target"
+    quoted = urllib.parse.quote(PUBLIC_SAMPLE_TARGET, safe="")
+    event = json.loads(text)
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(quoted, urllib.parse.quote(target, safe="")).replace(PUBLIC_SAMPLE_TARGET, target)
+        if isinstance(value, list):
+            return [rewrite(v) for v in value]
+        if isinstance(value, dict):
+            return {k: rewrite(v) for k, v in value.items()}
+        return value
+
+    local = rewrite(event)
+    assert "example.com" not in json.dumps(local)  # nothing public is ever probed
+    headers = {k.lower(): v for k, v in (local.get("headers") or {}).items()}
+    token = headers["authorization"].removeprefix("Bearer ") if "authorization" in headers else None
+    path = dest / name
+    path.write_text(json.dumps(local))
+    return path, token
+
+
+def answer_header(answer: dict[str, Any], name: str) -> str:
+    """A header of a shaped HTTP answer, from `headers` or (API Gateway REST) `multiValueHeaders`."""
+    if "multiValueHeaders" in answer:
+        (value,) = {k.lower(): v for k, v in answer["multiValueHeaders"].items()}[name]
+        return value
+    return {k.lower(): v for k, v in answer["headers"].items()}[name]
+
+
+def test_there_are_sample_events_for_every_caller():
+    assert SAMPLE_EVENTS == ["apigw-v1-probe.json", "function-url-probe.json", "scheduled-probe.json"]
+
+
+@pytest.fixture(scope="module")
+def invoke_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    config, _ = copy_example(tmp_path_factory.mktemp("invoke") / "example")
+    return config
+
+
+@pytest.mark.parametrize("name", SAMPLE_EVENTS)
+def test_invoke_with_each_sample_event(invoke_copy, targets, tmp_path, name):
+    event_path, token = local_copy_of_sample(name, tmp_path, targets.ok_url)
+    env = clean_env(WRAPPER_BEARER_TOKEN=token or TOKEN)
+    done = subprocess.run(
+        [sys.executable, "-m", "wrapper", "invoke", str(invoke_copy), "--event-file", str(event_path)],
+        cwd=ROOT, env=env, capture_output=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    output = done.stdout.decode()
+    if "requestContext" in event_path.read_text():  # an HTTP caller: the shaped HTTP answer
+        answer = json.loads(output)
+        assert answer["statusCode"] == 200, answer
+        assert answer_header(answer, "content-type") == PROMETHEUS_TYPE
+        assert probe_success(answer["body"]) == 1
+    else:  # a scheduled probe: the exposition text itself
+        assert output.startswith("# HELP ")
+        assert probe_success(output) == 1

@@ -1,0 +1,348 @@
+"""The `wrapper` command as a user runs it: `python -m wrapper ...` in a real subprocess, real programs, loopback."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = ROOT / "tests" / "programs"
+CONFIGS = ROOT / "configs"
+CURL = shutil.which("curl")
+CLEARED_PREFIXES = ("AWS_", "LAMBDA_", "WRAPPER_", "_HANDLER", "_X_AMZN_TRACE_ID")
+WAIT_S = 20.0  # upper bound of any single wait in this file
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+needs_curl = pytest.mark.skipif(CURL is None, reason="needs curl")
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def wrapper(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m wrapper ARGS` from the repository root, the way the README does."""
+    return subprocess.run(
+        [sys.executable, "-m", "wrapper", *args],
+        cwd=ROOT, env=env or cli_env(), input=stdin if stdin is not None else b"",
+        capture_output=True, timeout=60, check=False,
+    )
+
+
+def error_of(done: subprocess.CompletedProcess) -> dict:
+    """The error JSON `wrapper invoke` prints as the last line of stderr on a function error."""
+    lines = done.stderr.decode().strip().splitlines()
+    assert lines, "nothing on stderr"
+    return json.loads(lines[-1])
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+# wrapper invoke
+
+
+def test_quickstart_prints_exactly_the_event():
+    done = wrapper("invoke", "configs/echo.yaml", "--event", '{"hello": "world!"}')
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b'{"hello": "world!"}'
+
+
+def test_function_error_exits_1_with_the_error_json_on_stderr():
+    done = wrapper("invoke", "configs/grep.yaml", "--event", '{"pattern": "(", "text": "a\\n"}')
+    assert done.returncode == 1
+    assert done.stdout == b""
+    error = error_of(done)
+    assert error["errorType"] == "Function.BadPattern"
+    assert "status 2" in error["errorMessage"] and "grep" in error["errorMessage"]
+
+
+JQ_EVENT = b'{"filter": ".items | map(. * 2)", "document": {"items": [1, 2, 3]}}'
+
+
+def test_event_file(tmp_path):
+    event = tmp_path / "event.json"
+    event.write_bytes(JQ_EVENT)
+    done = wrapper("invoke", "configs/jq.yaml", "--event-file", str(event))
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout) == [2, 4, 6]
+
+
+@pytest.mark.parametrize("args", [["-"], ["--event-file", "-"]], ids=["dash", "event-file-dash"])
+def test_event_from_stdin(args):
+    done = wrapper("invoke", "configs/jq.yaml", *args, stdin=JQ_EVENT)
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout) == [2, 4, 6]
+
+
+# each reference config end to end, with the real program
+
+
+def is_base64_png(stdout: bytes) -> bool:
+    return base64.b64decode(json.loads(stdout), validate=True).startswith(PNG_SIGNATURE)
+
+
+# echo.yaml is the quickstart above
+CONFIG_CASES = [
+    ("jq.yaml", {"filter": "[.items[] | select(. > 1)]", "document": {"items": [1, 2, 3]}},
+     lambda out: json.loads(out) == [2, 3]),
+    ("qrencode.yaml", {"text": "-v", "size": 4}, is_base64_png),  # "-v" is data after "--"
+    ("grep.yaml", {"pattern": "-v|wor.d", "text": "hello\nworld\nword\na-v\n", "ignore_case": True},
+     lambda out: json.loads(out) == ["world", "a-v"]),
+    # grep exits 1 on no match: the exit-code table makes it a success with no lines
+    ("grep.yaml", {"pattern": "nothing", "text": "hello\n"}, lambda out: json.loads(out) == []),
+]
+
+
+def test_every_reference_config_is_exercised_through_invoke():
+    assert {p.name for p in CONFIGS.glob("*.yaml")} == {"echo.yaml"} | {name for name, _, _ in CONFIG_CASES}
+
+
+@pytest.mark.parametrize(("name", "event", "check"), CONFIG_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CONFIG_CASES)])
+def test_reference_config_end_to_end_through_invoke(name, event, check):
+    done = wrapper("invoke", f"configs/{name}", "--event", json.dumps(event))
+    assert done.returncode == 0, done.stderr.decode()
+    assert check(done.stdout), done.stdout[:500]
+
+
+def test_invoke_with_a_malformed_config_exits_2_naming_the_problem(tmp_path):
+    config = write(tmp_path / "bad.yaml", "command: [cat]\noutput: {format: xml}\n")
+    done = wrapper("invoke", str(config), "--event", "{}")
+    assert done.returncode == 2
+    assert f"{config}:2: output.format" in done.stderr.decode()
+
+
+def test_invoke_with_a_missing_event_file_is_a_usage_error_not_a_traceback(tmp_path):
+    done = wrapper("invoke", "configs/echo.yaml", "--event-file", str(tmp_path / "no-such-event.json"))
+    assert done.returncode == 2
+    assert "no-such-event.json" in done.stderr.decode()
+    assert "Traceback" not in done.stderr.decode()
+
+
+# wrapper check
+
+
+def test_check_prints_the_normalized_config():
+    done = wrapper("check", "configs/jq.yaml")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr == b""  # regression: pydantic's serializer warnings leaked here for args items
+    normalized = yaml.safe_load(done.stdout)
+    assert normalized["command"] == ["jq", "--compact-output"]
+    assert {"command", "inputs", "args", "stdin", "output", "timeout_s"} <= set(normalized)
+    assert normalized["inputs"]["filter"]["from"] == "filter"  # the YAML key, not the Python name
+    assert normalized["stdin"]["as"] == "json"
+    assert "from_" not in normalized["inputs"]["filter"] and "as_" not in normalized["stdin"]
+    assert normalized["mode"] == "exec" and normalized["version"] == 1  # defaults filled in
+
+
+@pytest.mark.parametrize("path", [CONFIGS / "grep.yaml", ROOT / "examples/blackbox-exporter/wrapper.yaml"],
+                         ids=["exec", "server"])
+def test_check_output_is_itself_a_valid_config_that_normalizes_the_same(path, tmp_path):
+    first = wrapper("check", str(path))
+    assert first.returncode == 0 and first.stderr == b"", first.stderr.decode()
+    # beside the original, so relative paths in the command resolve the same way
+    again = tmp_path / "normalized.yaml"
+    again.write_bytes(first.stdout)
+    second = wrapper("check", str(again))
+    assert second.returncode == 0, second.stderr.decode()
+    assert second.stdout == first.stdout
+
+
+def test_check_reports_every_problem_with_file_line_and_field(tmp_path):
+    config = write(
+        tmp_path / "bad.yaml",
+        """\
+        version: 1
+        command: [cat]
+        inputs:
+          name:
+            type: strnig
+        timeout_s: -1
+        output:
+          format: xml
+        surprise: true
+        """,
+    )
+    done = wrapper("check", str(config))
+    assert done.returncode == 2
+    assert done.stdout == b""
+    report = done.stderr.decode()
+    for where in (f"{config}:5: inputs.name.type", f"{config}:6: timeout_s", f"{config}:8: output.format",
+                  f"{config}:9: surprise"):
+        assert where in report, report
+
+
+def test_check_on_a_missing_file_exits_2(tmp_path):
+    done = wrapper("check", str(tmp_path / "nope.yaml"))
+    assert done.returncode == 2
+    assert "nope.yaml" in done.stderr.decode() and "Traceback" not in done.stderr.decode()
+
+
+def test_check_with_an_event_shows_what_would_run_without_running_it(tmp_path):
+    marker = tmp_path / "ran-marker"
+    config = write(
+        tmp_path / "touch.yaml",
+        """\
+        command: [touch]
+        inputs:
+          path: {type: string}
+          greeting: {type: string, default: hi}
+        args:
+          - "--"
+          - {value: path}
+        stdin: {template: "{greeting}, world"}
+        env:
+          GREETING: {value: greeting}
+        files:
+          note: {value: greeting, filename: note.txt}
+        """,
+    )
+    done = wrapper("check", str(config), "--event", json.dumps({"path": str(marker), "greeting": "hello"}))
+    assert done.returncode == 0, done.stderr.decode()
+    shown = json.loads(done.stdout)
+    assert set(shown) == {"argv", "stdin", "env", "files", "cwd"}
+    assert shown["argv"] == [shutil.which("touch"), "--", str(marker)]
+    assert shown["stdin"] == "hello, world"
+    assert shown["env"]["GREETING"] == "hello" and shown["env"]["HOME"] == shown["cwd"]
+    assert shown["files"] == {f"{shown['cwd']}/note.txt": "hello"}
+    assert not marker.exists()  # nothing ran
+    assert not Path(shown["cwd"]).exists()  # and no scratch dir was made
+
+
+def test_check_with_an_invalid_event_exits_1_with_the_error(tmp_path):
+    done = wrapper("check", "configs/jq.yaml", "--event", '{"filter": ".a"}')
+    assert done.returncode == 1
+    assert error_of(done)["errorType"] == "Function.InvalidEvent"
+
+
+# wrapper run, --help
+
+
+def test_run_without_the_runtime_api_exits_2_with_a_clear_message():
+    done = wrapper("run", "configs/echo.yaml")
+    assert done.returncode == 2
+    message = done.stderr.decode()
+    assert "AWS_LAMBDA_RUNTIME_API" in message and "wrapper serve" in message
+    assert "Traceback" not in message
+
+
+def test_help_lists_the_subcommands():
+    done = wrapper("--help")
+    assert done.returncode == 0
+    text = done.stdout.decode()
+    for command in ("run", "serve", "invoke", "check", "package"):
+        assert f"\n    {command} " in text, text
+
+
+def test_no_subcommand_is_a_usage_error():
+    done = wrapper()
+    assert done.returncode == 2
+    assert "usage: wrapper" in done.stderr.decode()
+
+
+# wrapper serve
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None) -> Iterator[str]:
+    """`wrapper serve [CONFIG] --port N [-- RUNTIME_ARGV]` as a subprocess; yields its URL once the port accepts."""
+    port = free_port()
+    argv = [sys.executable, "-m", "wrapper", "serve", *([config] if config else []), "--port", str(port)]
+    if runtime_argv:
+        argv += ["--", *runtime_argv]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(), stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            assert proc.poll() is None, f"wrapper serve exited {proc.returncode}: {log.read_text()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"wrapper serve never listened on {port}: {log.read_text()}"
+                time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(WAIT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0, log.read_text()
+
+
+def curl(*args: str) -> str:
+    done = subprocess.run([CURL, "-sS", "--max-time", str(WAIT_S), *args], capture_output=True,
+                          timeout=WAIT_S + 5, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+@needs_curl
+def test_serve_answers_a_plain_curl_on_the_invoke_endpoint(tmp_path):
+    with serving("configs/echo.yaml", tmp_path / "serve.log") as url:
+        first = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"a":1}')
+        second = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"b":2}')
+    assert first == '{"a":1}'
+    assert second == '{"b":2}'
+
+
+@needs_curl
+def test_serve_function_error_carries_the_lambda_header(tmp_path):
+    with serving("configs/grep.yaml", tmp_path / "serve.log") as url:
+        out = curl("-i", "-XPOST", f"{url}/2015-03-31/functions/function/invocations",
+                   "-d", '{"pattern": "(", "text": "x"}')
+    head, _, body = out.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200")
+    assert "x-amz-function-error: unhandled" in head.lower()
+    assert json.loads(body)["errorType"] == "Function.BadPattern"
+
+
+BASH_RUNTIME = ["bash", str(PROGRAMS / "bash_runtime.sh")]
+
+
+def run_bash_runtime_check(url: str) -> None:
+    answer = json.loads(curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"a":1}'))
+    assert answer == {"shell": "bash", "event": {"a": 1}}
+    again = json.loads(curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '[2]'))
+    assert again == {"shell": "bash", "event": [2]}
+
+
+@needs_curl
+def test_serve_runs_a_bash_runtime_given_after_a_config(tmp_path):
+    with serving("configs/echo.yaml", tmp_path / "serve.log", BASH_RUNTIME) as url:
+        run_bash_runtime_check(url)
+
+
+@needs_curl
+def test_serve_runs_a_bash_runtime_given_after_dashes_without_a_config(tmp_path):
+    with serving(None, tmp_path / "serve.log", BASH_RUNTIME) as url:
+        run_bash_runtime_check(url)
