@@ -158,7 +158,7 @@ class FunctionHandler:
             body = build_response(result, config)
         finally:
             if not config.scratch.keep:
-                shutil.rmtree(scratch, ignore_errors=True)
+                _remove_scratch(scratch)
         return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
 
     def _forward(self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None) -> HttpResponse:
@@ -246,6 +246,13 @@ def context_env(invocation: Invocation) -> dict[str, str]:
     if invocation.trace_id:
         env["_X_AMZN_TRACE_ID"] = invocation.trace_id
     return env
+
+
+def _remove_scratch(path: str) -> None:
+    try:
+        os.rmdir(path)  # the common case: the program left nothing behind, one syscall
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _float(raw: str | None) -> float | None:
