@@ -1,0 +1,1 @@
+"""Benchmarks for wrapper (issue 6): `python -m benchmarks --help`."""
