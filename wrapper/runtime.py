@@ -74,7 +74,7 @@ class Runtime:
             else:
                 self._run_threads(first_client)
         except _Shutdown:
-            logger.info("SIGTERM received; stopped")
+            logger.debug("SIGTERM received; stopped")
         except RuntimeAPIError as exc:
             self._fatal = exc
         finally:
