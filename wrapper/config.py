@@ -294,6 +294,10 @@ def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
         line = mark.line + 1 if mark is not None else None
         reason = f"invalid YAML: {getattr(error, 'problem', None) or error}"
         raise ConfigError([Problem(file=file, path="", reason=reason, line=line)]) from None
+    except RecursionError:
+        raise ConfigError([Problem(file=file, path="", reason="invalid YAML: nested too deeply")]) from None
+    except ValueError as error:  # PyYAML's own constructors, e.g. an integer longer than Python allows
+        raise ConfigError([Problem(file=file, path="", reason=f"invalid YAML: {error}")]) from None
     if not isinstance(document, dict):
         raise ConfigError([Problem(file=file, path="", reason="the config must be a YAML mapping", line=1)])
     problems = list(duplicates)

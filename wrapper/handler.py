@@ -121,6 +121,8 @@ class FunctionHandler:
             event = json.loads(body) if body else None
         except ValueError as exc:
             raise InvalidEventError(f"Event is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise InvalidEventError("Event is nested too deeply") from None
         return event, parse_http_event(event)
 
     def _run(self, invocation: Invocation, document: Any, request: HttpRequest | None) -> HttpResponse:

@@ -7,7 +7,6 @@ result is posted for it and the loop goes on. Only a RuntimeAPIError (the platfo
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import traceback
@@ -110,11 +109,9 @@ class Runtime:
 
     def handle(self, client: RuntimeClient, invocation: Invocation) -> None:
         """Run one invocation and post exactly one result for it."""
+        # The trace id reaches the program through its own environment (handler.context_env). Not through ours:
+        # glibc's setenv never frees a replaced value (a leak per invocation), and concurrent loops share it.
         token = request_id_var.set(invocation.request_id)
-        if invocation.trace_id:
-            os.environ["_X_AMZN_TRACE_ID"] = invocation.trace_id
-        else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
         try:
             body, content_type = self.handler.handle(invocation)
         except InvocationError as exc:

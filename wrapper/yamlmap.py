@@ -22,14 +22,43 @@ def compose_yaml(text: str, file: str) -> tuple[Any, yaml.Node | None, list[Prob
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        # aliases share nodes: a few lines can expand to billions ("billion laughs"); refuse before any walk
+        if node is not None and _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            raise yaml.YAMLError(f"the document expands to more than {MAX_EXPANDED_NODES} nodes through aliases")
         document = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
-    return document, node, list(_duplicates(node, "", file))
+    return document, node, list(_duplicates(node, "", file, set()))
 
 
-def _duplicates(node: yaml.Node | None, path: str, file: str):
+MAX_EXPANDED_NODES = 100_000  # far above any real config, far below what hurts
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes the document has once every alias is expanded (memoized per shared node)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+            if size > MAX_EXPANDED_NODES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            size += _expanded_size(item, sizes)
+            if size > MAX_EXPANDED_NODES:
+                break
+    sizes[id(node)] = size
+    return size
+
+
+def _duplicates(node: yaml.Node | None, path: str, file: str, visited: set[int]):
     """PyYAML keeps the last of duplicate keys silently; a config with two `args:` is a mistake to report."""
+    if node is None or id(node) in visited:  # an aliased node is checked once, where it is defined
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -38,10 +67,10 @@ def _duplicates(node: yaml.Node | None, path: str, file: str):
             if name in seen:
                 yield Problem(file=file, path=child, reason="duplicate key", line=key.start_mark.line + 1)
             seen.add(name)
-            yield from _duplicates(value, child, file)
+            yield from _duplicates(value, child, file, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            yield from _duplicates(item, f"{path}[{index}]", file)
+            yield from _duplicates(item, f"{path}[{index}]", file, visited)
 
 
 def locate(node: yaml.Node | None, loc: Loc) -> tuple[str, int | None]:

@@ -238,9 +238,6 @@ def test_server_mode_requests_go_only_to_loopback_and_the_configured_port(sandbo
     assert survivors(sandbox.tag) == []
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a server-mode header value outside Latin-1 (from a template or "
-                   "forward_headers) makes http.client raise UnicodeEncodeError: Runtime.InternalError instead of "
-                   "Function.InvalidEvent (wrapper/server.py _check_request / ServerProcess.request)")
 def test_regression_non_latin1_header_value_is_an_internal_error(sandbox):
     port = free_port()
     config = write_config(sandbox.dir, f"""\

@@ -34,9 +34,6 @@ def test_soak_answers_every_invocation_once_and_leaks_nothing(tmp_path, concurre
     assert last.rss_kib - first.rss_kib < RSS_GROWTH_LIMIT_KIB, report
 
 
-@pytest.mark.xfail(strict=True, reason="defect: Runtime.handle sets os.environ['_X_AMZN_TRACE_ID'] to a new value per "
-                   "invocation; glibc setenv() never frees replaced values, so RSS grows ~140 B per invocation "
-                   "(wrapper/runtime.py Runtime.handle)")
 def test_regression_runtime_rss_grows_with_every_invocation(tmp_path):
     # invalid events: no program runs, so all the runtime does per invocation is next → handle → post
     config = write_config(tmp_path, "command: [cat]\ninputs: {x: {type: integer}}\n")

@@ -20,6 +20,7 @@ from wrapper.events.base import (
     split_set_cookie,
     text_field,
 )
+from wrapper.errors import InvalidEventError
 from wrapper.types import EventSource, HttpRequest, HttpResponse
 
 SOURCES: tuple[EventSource, ...] = ("apigw_v2", "function_url")
@@ -42,7 +43,10 @@ def parse(event: dict[str, Any], source: EventSource) -> HttpRequest:
         query_multi = query_lists(event.get("queryStringParameters"))
     else:
         query_multi = parse_qs(text_field(raw_query, "rawQueryString"), keep_blank_values=True)
-    cookies = [str(cookie) for cookie in event.get("cookies") or []]
+    raw_cookies = event.get("cookies") or []
+    if not isinstance(raw_cookies, list):
+        raise InvalidEventError("cookies: must be a list of strings")
+    cookies = [str(cookie) for cookie in raw_cookies]
     headers = join_headers(section(event, "headers").items())
     if cookies and "cookie" not in headers:
         # 2.0 moves Cookie out of headers; put it back so every source looks alike downstream
