@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+import wrapper
 from wrapper.client import RuntimeClient
 from wrapper.emulator import Emulator
 from wrapper.errors import RuntimeAPIError
@@ -168,3 +174,110 @@ def test_missing_or_implausible_deadline_falls_back_to_the_configured_timeout(de
         assert before_ms + 41_000 <= invocation.deadline_ms <= time.time() * 1000 + 42_000
     warnings = [r for r in caplog.records if "implausible" in r.getMessage()]
     assert len(warnings) == 1  # warned once, not per invocation
+
+
+# The client speaks HTTP itself (wrapper.wire): framing the emulator never uses, and the cost it exists to avoid.
+
+
+class _ChunkedAPI(BaseHTTPRequestHandler):
+    """A Runtime API stand-in that frames /next with chunked encoding and a trailer, then closes when told to."""
+
+    protocol_version = "HTTP/1.1"
+    close_after_answer = False
+    posted: ClassVar[list[bytes]] = []  # each fixture's subclass gets its own list
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b'3\r\n{"a\r\n6\r\n": 1}\n\r\n0\r\nX-Trailer: t\r\n\r\n')
+        self.close_connection = self.close_after_answer
+
+    def do_POST(self):  # noqa: N802
+        self.posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.close_connection = self.close_after_answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(params=[False, True], ids=["kept-alive", "closed-after-each"])
+def chunked_api(request):
+    handler = type("Handler", (_ChunkedAPI,), {"close_after_answer": request.param, "posted": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_chunked_events_and_connections_the_api_closes_between_calls(chunked_api):
+    address, handler = chunked_api
+    client = RuntimeClient(address)
+    for n in range(20):
+        invocation = client.next_invocation()
+        assert (invocation.request_id, invocation.body) == ("req-1", b'{"a": 1}\n')
+        client.post_response(invocation.request_id, str(n).encode())
+    assert handler.posted == [str(n).encode() for n in range(20)]
+
+
+def test_malformed_answers_fail_clearly_after_retries():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def answer_garbage():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"SPDY/3 200 OK\r\n\r\n")
+
+        threading.Thread(target=answer_garbage, daemon=True).start()
+        with pytest.raises(RuntimeAPIError, match="Malformed status line"):
+            RuntimeClient(f"127.0.0.1:{listener.getsockname()[1]}").next_invocation()
+        listener.shutdown(socket.SHUT_RDWR)
+
+
+def test_six_megabyte_response_reaches_the_caller_whole(emulator, pool):
+    client = RuntimeClient(emulator.address)
+    big = b'"' + b"x" * (6 * 1024 * 1024 - 2) + b'"'
+    pending = invoke_async(pool, emulator, b"{}")
+    invocation = client.next_invocation()
+    client.post_response(invocation.request_id, big)
+    assert pending.result(timeout=30).body == big
+
+
+def test_413_answered_before_an_oversized_body_is_read_finishes_the_invocation(caplog):
+    def refuse_early():  # every connection: 413 after the head, closed with the body unread (as Go servers do)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as rfile:
+                while rfile.readline() not in (b"\r\n", b""):
+                    pass
+                conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=refuse_early, daemon=True).start()
+        client = RuntimeClient(f"127.0.0.1:{listener.getsockname()[1]}")
+        client.post_response("req-1", b"x" * (7 * 1024 * 1024))  # must not raise: Lambda already failed it
+        listener.shutdown(socket.SHUT_RDWR)
+    assert any("413" in r.getMessage() for r in caplog.records)
+
+
+def test_the_client_imports_no_http_client_email_or_ssl():
+    code = "import sys, wrapper.client; print(sorted({'http.client', 'email', 'ssl'} & set(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(Path(wrapper.__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.strip() == "[]"  # -S: no site, so only wrapper's imports count

@@ -1,4 +1,4 @@
-"""Runtime API client: stdlib http.client over one kept-alive loopback connection.
+"""Runtime API client: wire.py's raw-socket HTTP/1.1 over one kept-alive loopback connection.
 
 Status handling follows the contract (protocol.py): 500 anywhere is fatal (RuntimeAPIError, the runtime exits
 so Lambda replaces the environment); 413 on a response means Lambda already turned the invocation into an
@@ -7,11 +7,10 @@ error, so it is finished; 400 and 403 are logged and the loop goes on. Not threa
 
 from __future__ import annotations
 
-import http.client
 import logging
 import time
 
-from wrapper import protocol
+from wrapper import protocol, wire
 from wrapper.errors import RuntimeAPIError
 from wrapper.types import Invocation
 
@@ -32,7 +31,7 @@ class RuntimeClient:
             raise RuntimeAPIError("AWS_LAMBDA_RUNTIME_API must be host:port", endpoint=address)
         self.host, self.port = host.strip("[]"), int(port)
         self.fallback_timeout_s = fallback_timeout_s
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: wire.Connection | None = None
         self._contacted = False
         self._warned_deadline = False
 
@@ -98,12 +97,10 @@ class RuntimeClient:
         attempts = 2 if self._contacted else CONNECT_ATTEMPTS
         for attempt in range(attempts):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port)
+                self._conn = wire.Connection(self.host, self.port)  # no timeout: /next blocks until an event
             try:
-                self._conn.request(method, path, body=body, headers=headers or {})
-                response = self._conn.getresponse()
-                answer = response.read()
-            except (OSError, http.client.HTTPException) as exc:
+                response = self._conn.request(method, path, body, headers)
+            except OSError as exc:  # wire.WireError included
                 self.close()
                 if attempt + 1 == attempts:
                     reason = f"unreachable: {exc}" if not self._contacted else f"connection failed: {exc}"
@@ -112,7 +109,7 @@ class RuntimeClient:
                     time.sleep(CONNECT_BACKOFF_S * 2**attempt)
                 continue
             self._contacted = True
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
+            return response.status, response.headers, response.body
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
     def _deadline_ms(self, raw: str | None) -> int:

@@ -1,4 +1,4 @@
-"""The exception tree. A leaf module: imports nothing from wrapper.
+"""The exception tree. A leaf module: imports nothing from wrapper but the `Frozen` value base of `types`.
 
     WrapperError                  base; never raised directly
     ├── InitError                 start-up failed; posted to /runtime/init/error, then the runtime exits
@@ -19,7 +19,7 @@ Every error type sent to Lambda matches `(Runtime|Function)\\.[A-Z][a-zA-Z]+`, t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from wrapper.types import Frozen
 
 
 class WrapperError(Exception):
@@ -32,14 +32,17 @@ class InitError(WrapperError):
     error_type = "Runtime.InitError"
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Frozen):
     """One thing wrong with a config: where (file, line, field path) and why."""
 
+    __slots__ = ("file", "path", "reason", "line")  # noqa: RUF023
     file: str
     path: str
     reason: str
-    line: int | None = None
+    line: int | None
+
+    def __init__(self, file: str, path: str, reason: str, line: int | None = None) -> None:
+        self._store(locals())
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from wrapper.types import Frozen
 
 NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(Frozen):
     """One piece of a parsed template: literal text, an input reference or a file reference."""
 
+    __slots__ = ("kind", "text")  # noqa: RUF023 - slot order is field order
     kind: Literal["text", "input", "file"]
     text: str
+
+    def __init__(self, kind: Literal["text", "input", "file"], text: str) -> None:
+        self._store(locals())
 
 
 def parse_template(template: str) -> list[Part]:
