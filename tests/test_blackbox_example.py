@@ -493,19 +493,23 @@ def test_hanging_target_is_504_from_wrapper_before_the_deadline(tmp_path, target
 
 
 def test_wedged_exporter_is_504_from_wrapper_before_the_deadline_and_the_next_invocation_works(deployed, targets):
-    # the shipped config unchanged but for timeout_s: the exporter itself stops answering (SIGSTOP)
+    # the shipped config unchanged but for timeout_s: the exporter itself stops answering (SIGSTOP) and stays so
     event = probe_event({"target": targets.ok_url, "module": "http_2xx"})
     (runtime_pid,) = deployed.emulator.runtime_pids
     (exporter,) = exporter_pids(runtime_pid)
     os.kill(exporter, signal.SIGSTOP)
-    try:
-        wedged = invoke_http(deployed, event)
-    finally:
-        os.kill(exporter, signal.SIGCONT)
+    wedged = invoke_http(deployed, event)
     assert wedged["statusCode"] == 504, wedged
     assert json.loads(wedged["body"])["errorType"] == "Function.Timeout"
+
+    # the next invocation finds /-/healthy silent too: wrapper kills the wedged exporter and starts a new one
     after = invoke_http(deployed, event)
+
     assert after["statusCode"] == 200 and probe_success(after["body"]) == 1
+    assert deployed.emulator.runtime_pids == [runtime_pid]  # the runtime itself lived on
+    assert exited(exporter)
+    (new,) = exporter_pids(runtime_pid)
+    assert new != exporter
 
 
 def test_stopping_the_function_stops_the_exporter(tmp_path, targets):

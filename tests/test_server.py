@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -331,6 +332,82 @@ def test_hanging_handler_raises_program_timeout_and_the_server_stays_usable(http
         server.request("GET", "/sleep?s=30", headers={}, body=None, timeout_s=0.2)
     assert caught.value.error_type == "Function.Timeout"
     assert server.request("GET", "/echo", headers={}, body=None, timeout_s=5).status_code == 200
+
+
+# hangs: a timed-out request makes the server suspect; the next ensure_running asks its ready path
+
+# /-/healthy answers 200 at start-up, then 503: alive but unready; /sleep never answers in time
+UNREADY_AFTER_START = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    checks = 0
+    def do_GET(self):
+        if self.path == "/sleep":
+            time.sleep(30)
+        status = 200
+        if self.path == "/-/healthy":
+            Handler.checks += 1
+            status = 200 if Handler.checks == 1 else 503
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def test_regression_hung_server_is_restarted_on_the_next_ensure_running(http_server):
+    server = http_server()
+    old = server.pid
+    os.kill(old, signal.SIGSTOP)  # stops answering entirely, yet the kernel still accepts its connections
+    with pytest.raises(ProgramTimeoutError):
+        server.request("GET", "/echo", headers={}, body=None, timeout_s=0.3)
+    assert server.pid == old  # the timed-out invocation is answered at once; the check waits for the next one
+    server.ensure_running()
+    assert server.pid != old
+    assert group_members(old) == []  # the stopped group was killed, not left behind
+    assert server.request("GET", "/echo", headers={}, body=None, timeout_s=5).status_code == 200
+
+
+def test_slow_request_with_a_healthy_server_does_not_restart_it(http_server):
+    server = http_server()
+    pid = server.pid
+    with pytest.raises(ProgramTimeoutError):
+        server.request("GET", "/sleep?s=30", headers={}, body=None, timeout_s=0.2)
+    server.ensure_running()  # the ready path answers: slow, not hung
+    assert server.pid == pid
+    assert server.request("GET", "/echo", headers={}, body=None, timeout_s=5).status_code == 200
+    assert server.pid == pid
+
+
+def test_unready_but_answering_server_is_not_restarted_after_a_timeout(make_server):
+    port = free_port()
+    server = make_server([sys.executable, "-c", UNREADY_AFTER_START, str(port)], port=port, ready_path="/-/healthy")
+    server.start()
+    pid = server.pid
+    with pytest.raises(ProgramTimeoutError):
+        server.request("GET", "/sleep", headers={}, body=None, timeout_s=0.2)
+    server.ensure_running()  # its ready path answers 503: an HTTP answer, so alive; a restart would not cure it
+    assert server.pid == pid
+    assert server.request("GET", "/other", headers={}, body=None, timeout_s=5).status_code == 200
+
+
+def test_hung_server_without_a_ready_path_is_not_restarted_by_a_timeout(make_server, program):
+    # Documented limit: with TCP readiness only, a timeout cannot tell a hang from a slow request.
+    port = free_port()
+    server = make_server([*program("server_http"), str(port)], port=port, ready_path=None)
+    server.start()
+    pid = server.pid
+    os.kill(pid, signal.SIGSTOP)
+    with pytest.raises(ProgramTimeoutError):
+        server.request("GET", "/echo", headers={}, body=None, timeout_s=0.3)
+    server.ensure_running()
+    assert server.pid == pid
+    server.stop()  # a stopped program is still stopped for good: SIGTERM, SIGCONT, then SIGKILL
+    assert group_members(pid) == []
 
 
 def test_crash_during_a_request_is_server_crashed_with_status_and_stderr(http_server):

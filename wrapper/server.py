@@ -2,11 +2,20 @@
 
 Knows nothing of Lambda or YAML: the caller turns the config into plain parameters. States, as plain data:
 never started → running (ready) → dead (exited or crashed; `ensure_running` restarts it) → stopped (final).
+
+A running program can also hang (stopped by SIGSTOP, deadlocked): it still accepts TCP connections but never
+answers. A request that times out marks its generation *suspect*; the next `ensure_running` (before the next
+request, so the timed-out invocation's answer is not delayed and the next one's time left is counted after it)
+sends one GET to the ready path with a short timeout. No HTTP answer at all → hung: its group is killed and it is
+restarted like a dead one. Any HTTP answer, even 503, → alive: a slow request or an unready dependency is not a
+hang, and a restart would not cure it. Without a ready path nothing tells a hang from a slow request (the kernel
+completes a stopped program's connections), so a timeout alone never kills it there.
 """
 
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import re
 import signal
@@ -19,7 +28,11 @@ from typing import Callable
 from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
 from wrapper.types import HttpResponse
 
+logger = logging.getLogger(__name__)
+
 HOST = "127.0.0.1"  # the only address requests ever go to
+HANG_PROBE_S = 1.0  # how long a suspect program has to answer its ready path before it counts as hung
+RESTART_GRACE_S = 0.2  # SIGTERM → SIGKILL grace when replacing a generation that crashed or hung
 MAX_LINE_BYTES = 16384  # longer output lines are passed on in pieces
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: methods and header names
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
@@ -111,6 +124,7 @@ class ServerProcess:
         self._proc: subprocess.Popen | None = None
         self._output: _Output | None = None
         self._stopped = False
+        self._suspect: subprocess.Popen | None = None  # the generation a request timed out on, until checked
         self._delay_s = restart_backoff_s  # least time between starts: doubles per restart, reset by an answer
         self._next_start_at = 0.0  # monotonic time before which no restart may begin
         self._lock = threading.Lock()  # one start/restart/stop at a time
@@ -140,12 +154,20 @@ class ServerProcess:
             raise ServerStartError(problem)
 
     def ensure_running(self) -> None:
-        """Restart the program if it died (one attempt, after a growing backoff); raise UpstreamError on failure."""
+        """Restart the program if it died or hung (one attempt, after a growing backoff); UpstreamError on failure."""
         with self._lock:
             if self._stopped:
                 raise UpstreamError(f"Program {self._name} was stopped")
-            if self._proc is not None and self._proc.poll() is None:
-                return
+            proc = self._proc
+            if proc is not None and proc.poll() is None:
+                if self._suspect is not proc:
+                    return
+                self._suspect = None
+                if not self._is_hung():
+                    return
+                logger.warning("Program %s (pid %d) gave no answer on %s within %g s after a request timed out; "
+                               "restarting it", self._name, proc.pid, self.ready_path, self._hang_probe_s())
+                self._kill(grace_s=RESTART_GRACE_S)
             # Starts are spaced by a doubling delay, so a crash loop costs sleep, not CPU.
             time.sleep(max(0.0, self._next_start_at - time.monotonic()))
             problem = self._spawn_and_wait()
@@ -163,8 +185,9 @@ class ServerProcess:
 
     def _spawn_and_wait(self) -> str | None:
         """Kill any previous generation, spawn a new one and wait for readiness; the reason it failed, or None."""
-        self._kill(grace_s=0.2)
+        self._kill(grace_s=RESTART_GRACE_S)
         self._close_idle()
+        self._suspect = None
         # Someone else answering on the port would pass the readiness check and get our requests.
         if self._connects(timeout_s=1.0):
             return f"Port {HOST}:{self.port} is already in use by another process (an earlier instance?)"
@@ -189,7 +212,7 @@ class ServerProcess:
             output.threads.append(thread)
         problem = self._wait_ready(proc)
         if problem is not None:
-            self._kill(grace_s=0.2)
+            self._kill(grace_s=RESTART_GRACE_S)
             return _with_tail(problem, output.tail(wait_s=0.5))
         return None
 
@@ -217,16 +240,34 @@ class ServerProcess:
         if self.ready_path is None:
             return "" if self._connects(timeout_s) else "no TCP connection yet"
         try:
-            conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout_s)
-            try:
-                conn.request("GET", self.ready_path, headers={"Connection": "close"})
-                response = conn.getresponse()
-                response.read()
-            finally:
-                conn.close()
-            return "" if 200 <= response.status < 300 else f"last status {response.status}"
+            status = self._get_ready(timeout_s)
         except (OSError, http.client.HTTPException) as exc:
             return f"last error: {exc}"
+        return "" if 200 <= status < 300 else f"last status {status}"
+
+    def _is_hung(self) -> bool:
+        """After a request timed out: whether the program gives no HTTP answer at all on its ready path."""
+        if self.ready_path is None:
+            return False  # a TCP connect proves nothing: the kernel accepts for a stopped program too
+        try:
+            self._get_ready(self._hang_probe_s())
+        except (OSError, http.client.HTTPException):
+            return True
+        return False
+
+    def _hang_probe_s(self) -> float:
+        return min(HANG_PROBE_S, self.ready_timeout_s)
+
+    def _get_ready(self, timeout_s: float) -> int:
+        """GET the ready path on a fresh connection; its status (OSError or HTTPException when there is none)."""
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout_s)
+        try:
+            conn.request("GET", self.ready_path, headers={"Connection": "close"})
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        return response.status
 
     def _connects(self, timeout_s: float) -> bool:
         """Whether something accepts TCP connections on the port."""
@@ -244,6 +285,8 @@ class ServerProcess:
             return
         if proc.poll() is None:
             _signal_group(proc.pid, signal.SIGTERM)
+            # a stopped (SIGSTOP) program cannot act on SIGTERM until continued; then the pending SIGTERM arrives
+            _signal_group(proc.pid, signal.SIGCONT)
             try:
                 proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
@@ -280,6 +323,7 @@ class ServerProcess:
                 break
             except TimeoutError:
                 conn.close()  # its answer may still come; this connection can never be reused
+                self._suspect = proc  # slow or hung? the next ensure_running asks its ready path
                 message = f"Program {self._name} did not answer {what} within {timeout_s:g} s"
                 raise ProgramTimeoutError(message) from None
             except (OSError, http.client.HTTPException) as exc:
@@ -360,6 +404,16 @@ def _check_request(method: str, path_with_query: str, headers: dict[str, str]) -
             raise InvalidEventError(f"Invalid header name {name[:100]!r}")
         if _BAD_VALUE.search(value):
             raise InvalidEventError(f"Header {name!r} contains CR, LF or NUL")
+        if not value.isascii() and not _latin1(value):
+            raise InvalidEventError(f"Header {name!r} has characters HTTP headers cannot carry (outside Latin-1)")
+
+
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _response_headers(response: http.client.HTTPResponse) -> dict[str, str]:

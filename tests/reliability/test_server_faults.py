@@ -133,8 +133,6 @@ def test_sigterm_to_the_runtime_stops_the_server_and_its_grandchildren(sandbox):
     assert survivors(sandbox.tag) == []
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a server that stops answering entirely is never restarted; "
-                   "every later invocation times out (wrapper/handler.py _forward, wrapper/server.py ensure_running)")
 def test_regression_hung_server_is_never_restarted(sandbox):
     config, _ = server_config(sandbox, timeout_s=1.0)
     with start_emulator(config, log=sandbox.log) as emulator:
