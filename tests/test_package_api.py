@@ -1,0 +1,32 @@
+"""The public API: every name in wrapper.__all__ resolves, and importing wrapper loads nothing heavy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import wrapper
+
+
+def test_every_exported_name_resolves():
+    for name in wrapper.__all__:
+        assert getattr(wrapper, name) is not None, name
+
+
+def test_unknown_names_are_attribute_errors():
+    try:
+        wrapper.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_importing_wrapper_and_its_cli_loads_no_heavy_dependency():
+    script = (
+        "import sys, wrapper, wrapper.cli, wrapper.runtime, wrapper.handler\n"
+        "heavy = ('pydantic', 'yaml', 'requests', 'jmespath', 'http.client', 'email', 'ssl', 'dataclasses')\n"
+        "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
