@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
+import sys
 
 import pytest
 from conftest import PROGRAMS
@@ -164,3 +166,30 @@ def test_bash_and_curl_runtime_works_unchanged():
         assert echo(emulator, {"n": 1}).json() == {"shell": "bash", "event": {"n": 1}}
         answer = invoke(emulator.url, b'{"n": 2}')
         assert answer.json() == {"shell": "bash", "event": {"n": 2}}
+
+
+def escaping_runtime(program, pid_file) -> list[str]:
+    """echo_runtime, after starting a `sleep 3600` in a session of its own (as wrapper starts its programs)."""
+    escape = f"{sys.executable} -c 'import os; os.setsid(); os.execvp(\"sleep\", [\"sleep\", \"3600\"])' &"
+    return ["/bin/sh", "-c", f"{escape} echo $! > {pid_file}; exec {shlex.join(program('echo_runtime'))}"]
+
+
+def is_live(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("fault", ["timeout", "crash"])
+def test_a_replaced_runtime_takes_its_other_sessions_with_it(program, tmp_path, fault):
+    """Sandbox.Timedout (we kill it) or a crash (it exits): either way nothing it started lives on."""
+    pid_file = tmp_path / "escaped"
+    with Emulator(runtime_argv=escaping_runtime(program, pid_file), function_timeout_s=1.0) as emulator:
+        echo(emulator, {"env": True})  # running, and its snapshot taken
+        escaped = int(pid_file.read_text())
+        assert is_live(escaped)
+        answer = echo(emulator, {"sleep": 60} if fault == "timeout" else {"crash": True})
+        assert answer.json()["errorType"] == ("Sandbox.Timedout" if fault == "timeout" else "Runtime.ExitError")
+        wait_until(lambda: not is_live(escaped), "the runtime's escaped descendant to die")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,7 @@ from wrapper.process import STDERR_LINE_BYTES, kill_process_group, run_process, 
 
 ENV = {"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}  # LC_ALL set, so Python does not add LC_CTYPE to the child
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+PROGRAMS = Path(__file__).resolve().parent / "reliability" / "programs"
 NON_UTF8 = b"\xff\xfe\x00\x80 not utf-8 \xc3\x28 \xed\xa0\x80\n"  # tests/programs/non_utf8.py DATA
 
 
@@ -279,3 +283,145 @@ def test_kill_process_group_of_no_group_is_fine():
     proc = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
     proc.wait()
     assert kill_process_group(proc.pid) is False
+
+
+# the orphan sweep (item 5 of the kill-sequence contract)
+
+ESCAPE_SESSION = [sys.executable, str(PROGRAMS / "escape_session.py")]
+# a daemon's double fork: an intermediate forks a setsid() helper, writes its pid to us and exits; then writes
+# "PID HELPER" to argv[1], waits until argv[2] (a FIFO) is opened for writing, and says if the helper still runs
+DAEMONIZE_AND_WAIT = """
+import os, sys
+read_end, write_end = os.pipe()
+if os.fork() == 0:
+    helper = os.fork()
+    if helper == 0:
+        os.setsid()
+        os.execvp("sleep", ["sleep", "3600"])
+    os.write(write_end, str(helper).encode())
+    os._exit(0)
+os.close(write_end)
+helper = int(os.read(read_end, 100))
+os.wait()
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(f"{os.getpid()} {helper}")
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+open(sys.argv[2]).close()
+with open(f"/proc/{helper}/stat") as f:
+    print("alive" if f.read().rsplit(")", 1)[1].split()[0] not in "ZX" else "dead")
+"""
+
+
+def our_children() -> list[int]:
+    """Pids of this test process's children, zombies included."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            found += map(int, f.read().split())
+    return found
+
+
+def is_live(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def adopting():
+    """enable_subreaper() for one test; children this process already had are protected from its sweeps."""
+    if not process.enable_subreaper():
+        pytest.skip("prctl(PR_SET_CHILD_SUBREAPER) unavailable")
+    before = set(process._long_lived)
+    for pid in our_children():
+        process.protect(pid)
+    yield
+    process.disable_subreaper()
+    process._long_lived.clear()
+    process._long_lived.update(before)
+
+
+def test_setsid_grandchild_is_killed_and_reaped_by_the_sweep(adopting):
+    result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+    assert (result.exit_code, result.timed_out) == (0, False)
+    escaped = int(result.stdout.split()[1])
+    with pytest.raises(ProcessLookupError):  # not even a zombie: killed and reaped
+        os.kill(escaped, 0)
+    assert our_children() == []
+
+
+# an escapee (own session) that forks a worker into its group and exits at once; prints the worker's pid
+ESCAPEE_LEAVES_A_WORKER = """
+import os, time
+read_end, write_end = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    worker = os.fork()
+    if worker == 0:
+        time.sleep(3600)
+    os.write(write_end, str(worker).encode())
+    os._exit(0)
+os.wait()
+print(int(os.read(read_end, 100)))
+"""
+
+
+def test_sweep_kills_the_worker_an_exited_escapee_left_in_its_group(adopting):
+    result = run([sys.executable, "-c", ESCAPEE_LEAVES_A_WORKER], timeout_s=30.0)
+    assert (result.exit_code, result.timed_out) == (0, False)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(result.stdout), 0)
+    assert our_children() == []
+
+def test_without_the_subreaper_nothing_is_swept(program):
+    result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+    escaped = int(result.stdout.split()[1])
+    try:
+        assert is_live(escaped)  # reparented to init, out of reach: what enable_subreaper() is for
+    finally:
+        os.kill(escaped, signal.SIGKILL)
+
+
+def test_protected_long_lived_group_is_untouched_by_the_sweep(adopting):
+    # a server-like leader that stays, with a member orphaned to us (its parent exited)
+    server = subprocess.Popen(["sh", "-c", 'sh -c "sleep 3600 & echo \\$!"; exec sleep 3600'],
+                              stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        orphan = int(server.stdout.readline())
+        process.protect(server.pid)
+        result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+        assert (result.exit_code, result.timed_out) == (0, False)
+        with pytest.raises(ProcessLookupError):  # the escapee is swept all the same
+            os.kill(int(result.stdout.split()[1]), 0)
+        assert server.poll() is None and is_live(orphan)
+    finally:
+        kill_process_group(server.pid)
+        server.wait()
+        process.unprotect(server.pid)
+        server.stdout.close()
+    assert_group_gone(server.pid)  # unprotect reaped the orphan
+
+
+def test_concurrent_runs_do_not_kill_each_others_programs(adopting, tmp_path):
+    pids, release = tmp_path / "pids", tmp_path / "release"
+    os.mkfifo(release)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(run, [sys.executable, "-c", DAEMONIZE_AND_WAIT, str(pids), str(release)],
+                              timeout_s=60.0)
+        while not pids.exists() and not waiting.done():
+            time.sleep(0.01)
+        program_pid, helper = map(int, pids.read_text().split())
+        # another run ends meanwhile: its sweep must spare the running program and the helper it daemonized
+        escaped = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+        assert (escaped.exit_code, escaped.timed_out) == (0, False)
+        assert is_live(program_pid) and is_live(helper)
+        with open(release, "w"):
+            pass
+        result = waiting.result()
+    assert (result.exit_code, result.signal, result.stdout) == (0, None, b"alive\n")
+    # the last run to end swept both leftovers: the helper and the other run's escapee
+    for pid in (helper, int(escaped.stdout.split()[1])):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

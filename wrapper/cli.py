@@ -126,8 +126,6 @@ def cmd_serve(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
     import signal
     import threading
 
-    from wrapper.emulator import Emulator
-
     if args.config is None and not args.runtime_argv:
         print("wrapper serve: give a config, or a runtime command after --", file=sys.stderr)
         return EXIT_USAGE

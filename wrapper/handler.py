@@ -21,7 +21,7 @@ from wrapper.events import build_http_event_response, check_bearer, error_http_r
 from wrapper.inputs import extract_inputs
 from wrapper.logs import log_program_line
 from wrapper.mapping import build_command, build_server_argv_env, build_server_request
-from wrapper.process import kill_running_groups, run_process
+from wrapper.process import enable_subreaper, kill_running_groups, run_process
 from wrapper.response import build_response, content_type_for
 from wrapper.executable import resolve_executable
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
@@ -62,6 +62,9 @@ class FunctionHandler:
             raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set", file=str(config_path))
         if config.mode == "server":
             handler._start_server()
+        else:
+            # adopt orphans, so a descendant that left its program's group (setsid) can still be killed
+            enable_subreaper()
         return handler
 
     def close(self) -> None:

@@ -11,10 +11,21 @@ The kill sequence (the contract callers rely on):
    cannot keep the caller waiting. Then the child is reaped, group members that are our own children (we are
    PID 1 or a subreaper) are reaped too, and the pipes are drained to EOF for at most DRAIN_S.
 4. "No such process" (ESRCH) counts as success at every step.
+5. After enable_subreaper() (the runtime calls it at init; Linux only), orphaned descendants are reparented to
+   this process instead of init, so a grandchild that called setsid() (left the group) is still ours to find.
+   Right after the child is reaped (before the drain, so an escapee holding the pipes cannot hold the caller)
+   the orphan sweep SIGKILLs, with its group when it leads one, and reaps every child of this process that
+   (a) is not the leader of, nor in, a group still running in `_running` or protect()ed as long-lived, and
+   (b) started before the oldest group still running: a younger one may belong to a program still running in
+   another thread, and is left for a later sweep (the last run to end sweeps everything). Zombie children that
+   lead no such group are reaped. Spawn-and-register and the sweep's look-and-kill hold one lock, so a sweep
+   never sees a program started but not yet registered. A long-lived program (server mode) started with
+   subprocess instead must be protect()ed right after it starts, and unprotect()ed once killed and reaped.
 
 On return, even when a callback raised, every fd opened for the run is closed, the child is reaped and every
-other group member has been sent SIGKILL; those that held the pipes have exited. An orphan reparented to init
-may still be finishing its exit, or wait as a zombie until init reaps it.
+other group member has been sent SIGKILL; those that held the pipes have exited. Without the subreaper, an
+orphan reparented to init may still be finishing its exit, or wait as a zombie until init reaps it, and a
+process that left the group with setsid() is not reached at all.
 
 Only failure to start raises (SpawnError); every outcome, a timeout included, is a ProcessResult. One thread
 (the caller's) does all I/O: stdin, stdout and stderr are non-blocking pipes multiplexed with `selectors`, and
@@ -23,25 +34,36 @@ the child's exit is one more readable fd (a pidfd), so no thread is started and 
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import selectors
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 
 from wrapper.errors import SpawnError
 from wrapper.types import ProcessResult
 
-__all__ = ["DRAIN_S", "STDERR_LINE_BYTES", "kill_process_group", "kill_running_groups", "run_process", "stop_process_group"]
+__all__ = [
+    "DRAIN_S", "STDERR_LINE_BYTES", "disable_subreaper", "enable_subreaper", "kill_process_group",
+    "kill_running_groups", "protect", "run_process", "stop_process_group", "unprotect",
+]
 
 DRAIN_S = 0.5  # after the child exits: how long an escaped holder of its pipes may keep them open
 STDERR_LINE_BYTES = 8192  # longest stderr line passed on whole; a longer one arrives in pieces of this size
 _READ_BYTES = 65536  # one default pipe buffer
-# Groups of programs now running, for shutdown: loops in other threads cannot be unwound, their programs
-# can be killed. set.add/discard are atomic under the GIL.
-_running: set[int] = set()
+# Groups of programs now running → their start time (clock ticks since boot, as /proc/PID/stat has it; 0 when
+# not read), for shutdown (loops in other threads cannot be unwound, their programs can be killed) and for the
+# orphan sweep. Single dict operations are atomic under the GIL.
+_running: dict[int, int] = {}
+_long_lived: set[int] = set()  # protect()ed groups: server mode's program
+_lock = threading.Lock()  # held to spawn and register a run, to wait and forget it, and by the sweep to look and kill
+_adopting = False  # enable_subreaper() worked: orphans come to us, and run_process sweeps them
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 _POLL_MAX_S = 0.05  # without a pidfd: longest sleep between exit checks
 # poll(2): no extra fd to create and close per run, one syscall per wait (subprocess makes the same choice)
 _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
@@ -65,9 +87,10 @@ def run_process(
     it raises propagates after the group is killed and every fd closed.
     """
     started = time.monotonic()
-    proc = _spawn(argv, stdin=stdin, env=env, cwd=cwd)
-    pgid = proc.pid
-    _running.add(pgid)
+    with _lock:  # a sweep must never see the program between its start and its registration
+        proc = _spawn(argv, stdin=stdin, env=env, cwd=cwd)
+        pgid = proc.pid
+        _running[pgid] = _start_ticks(pgid) if _adopting else 0
     stdout_chunks: list[bytes] = []
     stdout_room = max_output_bytes
     stdout_truncated = False
@@ -152,10 +175,11 @@ def run_process(
             if exited and not reaped:
                 # the zombie still holds the pgid, so this cannot reach a recycled group
                 kill_process_group(pgid, signal.SIGKILL)
-                proc.wait()
+                _release(proc)
                 duration_s = time.monotonic() - started
                 reaped = True
                 _reap_group(pgid)
+                _sweep_orphans()  # before the drain: an escapee holding the pipes must not hold the caller
                 drain_until = time.monotonic() + DRAIN_S
                 if pidfd is not None:
                     sel.unregister(pidfd)
@@ -167,9 +191,10 @@ def run_process(
     finally:
         if not reaped:  # a callback raised (or KeyboardInterrupt): leave nothing behind
             kill_process_group(pgid, signal.SIGKILL)
-            proc.wait()
+            _wait_exited(pgid, None)
+            _release(proc)
             _reap_group(pgid)
-        _running.discard(pgid)
+            _sweep_orphans()
         sel.close()
         if pidfd is not None:
             os.close(pidfd)
@@ -193,6 +218,35 @@ def kill_running_groups() -> int:
     """SIGKILL every program group run_process has started and not yet finished (shutdown); return how many."""
     groups = list(_running)  # a copy: other threads' runs add and discard while we iterate
     return sum(kill_process_group(pgid) for pgid in groups)
+
+
+def enable_subreaper() -> bool:
+    """Adopt orphaned descendants (Linux), so run_process can kill the ones that left their group; say if it worked.
+
+    Call once at runtime init, not from a library: every child of this process that nobody registered (a run in
+    flight, or protect()) is then fair game for the sweep.
+    """
+    global _adopting
+    _adopting = _adopting or _set_subreaper(1)
+    return _adopting
+
+
+def disable_subreaper() -> None:
+    """Undo enable_subreaper(): orphans go to init again and run_process sweeps nothing (for tests)."""
+    global _adopting
+    _adopting = False
+    _set_subreaper(0)
+
+
+def protect(pgid: int) -> None:
+    """Keep the orphan sweep away from group pgid (a long-lived program started in its own group, pid == pgid)."""
+    _long_lived.add(pgid)
+
+
+def unprotect(pgid: int) -> None:
+    """Forget a protect()ed group; call after the group got SIGKILL and its leader was reaped (reaps the rest)."""
+    _long_lived.discard(pgid)
+    _reap_group(pgid)
 
 
 def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
@@ -264,8 +318,14 @@ def _has_exited(pid: int) -> bool:
         return True
 
 
-def _wait_exited(pid: int, timeout_s: float) -> None:
-    """Wait up to timeout_s for our child pid to exit, without reaping it."""
+def _wait_exited(pid: int, timeout_s: float | None) -> None:
+    """Wait up to timeout_s (None: for as long as it takes) for our child pid to exit, without reaping it."""
+    if timeout_s is None:
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        return
     pidfd = _open_pidfd(pid)
     if pidfd is not None:
         with _Selector() as sel:
@@ -276,6 +336,106 @@ def _wait_exited(pid: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not _has_exited(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def _release(proc: subprocess.Popen) -> None:
+    """Reap our exited child and forget its run in one step: no new run can register its pid in between."""
+    with _lock:
+        proc.wait()
+        _running.pop(proc.pid, None)
+
+
+def _sweep_orphans() -> None:
+    """Kill and reap the children nobody owns, as item 5 of the contract says; a no-op without the subreaper."""
+    while _adopting:
+        killed: list[tuple[int, bool]] = []  # (pid, whether its group was killed with it)
+        zombies: list[tuple[int, bool]] = []  # never its group: members still alive are judged on their own
+        with _lock:
+            owners = _long_lived | _running.keys()
+            oldest = min(_running.values(), default=math.inf)  # a long-lived group would stop the sweep for good
+            for pid in _children():
+                stat = _read_stat(pid)
+                if stat is None or pid in owners:
+                    continue  # gone meanwhile, or a leader its owner will reap
+                state, pgrp, start = stat
+                if state in ("Z", "X"):
+                    zombies.append((pid, False))
+                elif pgrp not in owners and start < oldest:
+                    # ours and unreaped, so neither the pid nor the group it leads can be recycled yet
+                    if pgrp == pid:
+                        kill_process_group(pid)
+                    else:
+                        _kill_pid(pid)
+                    killed.append((pid, pgrp == pid))
+        for pid, leader in zombies + killed:
+            try:
+                os.waitpid(pid, 0)  # outside the lock: a dying process may take a moment
+            except ChildProcessError:
+                pass  # another sweep got it first
+            if leader:
+                _reap_group(pid)  # the members it had, killed with it, that are now ours
+        if not killed:
+            return  # else their own orphans have come to us meanwhile: look again
+
+
+def _children() -> list[int]:
+    """Pids of this process's children, live or zombie (an orphan may be adopted by any of our threads)."""
+    found: list[int] = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children", "rb") as f:
+                found += map(int, f.read().split())
+        except FileNotFoundError:
+            if int(tid) == threading.get_native_id():  # our own thread has none: no CONFIG_PROC_CHILDREN
+                me = os.getpid()
+                return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _parent(pid) == me]
+            # else that thread ended meanwhile
+    return found
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """Fields 3 onwards (state, ppid, pgrp, ...) of /proc/PID/stat, or None when pid is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()  # after the comm, which may hold spaces and parentheses
+
+
+def _read_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, pgid, start time in clock ticks since boot) of pid, or None when it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else (fields[0].decode(), int(fields[2]), int(fields[19]))
+
+
+def _parent(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
+def _start_ticks(pid: int) -> int:
+    """When pid started (clock ticks since boot); 0, which makes the sweep spare everything, when unreadable."""
+    stat = _read_stat(pid)
+    return stat[2] if stat is not None else 0
+
+
+def _kill_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _set_subreaper(value: int) -> bool:
+    """prctl(PR_SET_CHILD_SUBREAPER, value) through libc; False where there is no such thing."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def _reap_group(pgid: int) -> None:

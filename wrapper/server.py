@@ -26,6 +26,7 @@ import time
 from typing import Callable
 
 from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
+from wrapper.process import protect, unprotect
 from wrapper.types import HttpResponse
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,7 @@ class ServerProcess:
             )
         except OSError as exc:
             return f"Program {self._name} could not be started: {exc.strerror or exc}"
+        protect(proc.pid)  # the exec-mode orphan sweep must never touch the server's group
         self._proc, self._output = proc, output
         for pipe in (proc.stdout, proc.stderr):
             thread = threading.Thread(target=output.drain, args=(pipe,), name=f"server-output-{proc.pid}", daemon=True)
@@ -294,6 +296,7 @@ class ServerProcess:
         # Always, even after the leader exited: grandchildren may still hold the port or the pipes.
         _signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
+        unprotect(proc.pid)  # forget it, and reap the group members we adopted
         # SIGKILL is asynchronous: give the rest of the group a moment to die, so a restart finds the port free.
         # (Bounded, because an orphan's zombie counts as a member until its new parent reaps it.)
         deadline = time.monotonic() + 0.5

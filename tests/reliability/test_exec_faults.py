@@ -128,8 +128,6 @@ def test_large_stdin_is_delivered_whole_while_the_program_floods_stderr(sandbox)
     assert int(result.body) == len(payload)
 
 
-@pytest.mark.xfail(strict=True, reason="defect: a grandchild that calls setsid() escapes the group kill and "
-                   "outlives the invocation (wrapper/process.py kills only the program's process group)")
 def test_regression_setsid_grandchild_survives_the_invocation(sandbox):
     config = exec_config(sandbox)
     with start_emulator(config, log=sandbox.log) as emulator:

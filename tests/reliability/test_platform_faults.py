@@ -234,9 +234,6 @@ def test_regression_sigterm_with_concurrency_leaves_programs_running(sandbox):
     assert survivors(sandbox.tag) == []
 
 
-@pytest.mark.xfail(strict=True, reason="defect (emulator): on Sandbox.Timedout the emulator SIGKILLs only the "
-                   "runtime's process group; the program wrapper started in its own session keeps running "
-                   "(wrapper/emulator/runtimes.py RuntimeSlot.kill/_watch)")
 def test_regression_emulator_timeout_leaves_the_program_running(sandbox):
     config = echo_config(sandbox, timeout_s=60)
     with ThreadPoolExecutor(1) as pool, start_emulator(config, log=sandbox.log, timeout_s=3.0) as emulator:

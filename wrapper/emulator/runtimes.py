@@ -2,8 +2,9 @@
 
 Every child gets its own Runtime API listener (its AWS_LAMBDA_RUNTIME_API), so the emulator knows which child
 holds which invocation: the one to kill when an invocation passes its deadline, and the invocations to answer
-with Runtime.ExitError when a child dies. A child is replaced the way Lambda resets a sandbox: the whole group
-is killed, grandchildren included.
+with Runtime.ExitError when a child dies. A child is replaced the way Lambda resets a sandbox: every process
+below it dies, grandchildren included, even those in sessions of their own (wrapper starts each program in one).
+How the tree is found and killed: wrapper/emulator/tree.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO, Protocol
 
 from wrapper.emulator.results import entrypoint_outcome, exit_outcome
 from wrapper.emulator.state import Invocations, Stats
+from wrapper.emulator.tree import kill_leftovers, kill_tree, signal_group, track_tree
 
 logger = logging.getLogger("wrapper.emulator")
 
@@ -86,14 +88,6 @@ def runtime_env(*, api_address: str, function_name: str, memory_mb: int, timeout
     return env
 
 
-def signal_group(pid: int, signum: int) -> None:
-    """Signal a child's whole process group; a group already gone counts as success."""
-    try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 class RuntimeHook(Protocol):
     """What the server needs from whoever runs the runtimes behind it."""
 
@@ -133,6 +127,7 @@ class RuntimeSlot:
         self._ready = False
         self._init_error_at: float | None = None
         self._kill_reason: str | None = None
+        self._tree: dict[int, int] = {}  # every process seen below the child and still alive → its start time
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name=f"emulator-runtime-{index}", daemon=True)
 
@@ -144,6 +139,8 @@ class RuntimeSlot:
 
     def on_ready(self) -> None:
         with self._lock:
+            if not self._ready:  # what it started during init is known before any invocation can kill it
+                self._track()
             self._ready = True
 
     def on_init_error(self) -> None:
@@ -161,26 +158,27 @@ class RuntimeSlot:
         self._thread.start()
 
     def kill(self, holder: Hashable | None, reason: str) -> None:
-        """Kill the child's group if `holder` is still the running child (Lambda resets the sandbox)."""
-        with self._lock:
+        """Kill the child's tree if `holder` is still the running child (Lambda resets the sandbox)."""
+        with self._lock:  # the child is reaped only under the lock, so its pid is still its own here
             if holder != Holder(self.index, self._generation) or self._process is None:
                 return
             self._kill_reason = reason
             logger.info("runtime %d (pid %d): killing, %s", self.index, self._process.pid, reason)
-            signal_group(self._process.pid, signal.SIGKILL)
+            kill_tree(self._process.pid)
 
     def stop(self) -> None:
-        """No more restarts; SIGTERM the group, a grace period, then SIGKILL."""
+        """No more restarts; SIGTERM the group, a grace period, then SIGKILL to the whole tree."""
         self._stopping.set()
         with self._lock:
             process = self._process
         if process is not None:
             signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-            signal_group(process.pid, signal.SIGKILL)
+            deadline = time.monotonic() + STOP_GRACE_S
+            while not _exited(process) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with self._lock:
+                if self._process is process:  # not reaped yet: the pid is still its own
+                    kill_tree(process.pid)
         if self._thread.is_alive():
             self._thread.join(STOP_GRACE_S + 5)
 
@@ -193,7 +191,7 @@ class RuntimeSlot:
                 if self._stopping.is_set():
                     return
                 self._generation += 1
-                self._ready, self._init_error_at, self._kill_reason = False, None, None
+                self._ready, self._init_error_at, self._kill_reason, self._tree = False, None, None, {}
                 holder = Holder(self.index, self._generation)
                 process = self._spawn()
                 self._process = process if isinstance(process, subprocess.Popen) else None
@@ -225,9 +223,11 @@ class RuntimeSlot:
         """Wait for the child to end and answer what it held; return (it got to /next, why we killed it)."""
         self._stats.count("runtime_starts")
         logger.info("runtime %d started: pid %d", self.index, process.pid)
-        returncode = self._wait(process)
-        signal_group(process.pid, signal.SIGKILL)  # grandchildren die with it, as in a reset sandbox
+        self._wait(process)
         with self._lock:
+            kill_tree(process.pid)  # while it is a zombie: whatever is left of it dies, as in a reset sandbox
+            kill_leftovers(self._tree)  # and what it had below it, handed to init when it exited
+            returncode = process.wait()
             self._process = None
             ready, reason, init_error = self._ready, self._kill_reason, self._init_error_at is not None
         self._stats.count("runtime_exits")
@@ -241,17 +241,33 @@ class RuntimeSlot:
                    self.index, process.pid, how, held)
         return ready, reason
 
-    def _wait(self, process: subprocess.Popen[bytes]) -> int:
-        while True:
-            try:
-                return process.wait(POLL_S)
-            except subprocess.TimeoutExpired:
-                pass
+    def _wait(self, process: subprocess.Popen[bytes]) -> None:
+        """Wait for the child to exit, without reaping it (kill and stop need its pid to stay its own)."""
+        while not _exited(process):
+            time.sleep(POLL_S)
             with self._lock:
+                self._track()
                 lingering = (self._init_error_at is not None and self._kill_reason is None
                              and time.monotonic() - self._init_error_at > INIT_ERROR_GRACE_S)
                 if lingering:
                     self._kill_reason = "init_error"
             if lingering:
                 logger.info("runtime %d posted /init/error and did not exit: killing it", self.index)
-                signal_group(process.pid, signal.SIGKILL)
+                with self._lock:
+                    kill_tree(process.pid)
+
+
+    def _track(self) -> None:
+        """Add the child's current descendants to those it is known to have (call with the lock held)."""
+        if self._process is not None:  # not reaped: the pid is still its own
+            self._tree = track_tree(self._process.pid, self._tree)
+
+
+def _exited(process: subprocess.Popen[bytes]) -> bool:
+    """Whether our child has exited, without reaping it."""
+    if process.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
