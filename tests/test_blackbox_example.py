@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import local_lambda
 import yaml
 from events.samples import function_url_event
 
@@ -37,7 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "blackbox-exporter"
 EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
 CURL = shutil.which("curl")
-RUNTIME = [sys.executable, "-m", "wrapper", "run"]
 TOKEN = "test-token-7f3a"
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PUBLIC_SAMPLE_TARGET = "https://example.com"  # what the sample events name; never probed here
@@ -167,16 +167,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def start_emulator(config: Path, log: Path) -> Emulator:
-    return Emulator(
-        runtime_argv=RUNTIME,
-        port=0,
-        function_timeout_s=FUNCTION_TIMEOUT_S,
-        task_root=str(config.parent),
-        handler=config.name,
-        env={"PYTHONPATH": str(ROOT), "WRAPPER_BEARER_TOKEN": TOKEN},
-        runtime_stdout=str(log),
-        runtime_stderr=str(log),
-    )
+    return local_lambda(config, env={"WRAPPER_BEARER_TOKEN": TOKEN}, timeout_s=FUNCTION_TIMEOUT_S, log=str(log))
 
 
 @dataclass

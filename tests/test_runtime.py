@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import local_lambda
 from wrapper.emulator import Emulator
 
 PYTHON = sys.executable
@@ -52,17 +53,7 @@ def context_config(tmp_path: Path, extra: str = "") -> Path:
 
 
 def start(config: Path, *, env: dict[str, str] | None = None, timeout_s: float = 10.0, log=None, **kwargs) -> Emulator:
-    return Emulator(
-        runtime_argv=RUNTIME,
-        port=0,
-        function_timeout_s=timeout_s,
-        task_root=str(config.parent),
-        handler=config.name,
-        env={"PYTHONPATH": str(ROOT), **(env or {})},
-        runtime_stdout=log,
-        runtime_stderr=log,
-        **kwargs,
-    )
+    return local_lambda(config, env=env, timeout_s=timeout_s, log=log, **kwargs)
 
 
 def runtime_pids() -> list[int]:

@@ -24,7 +24,10 @@ from typing import Any
 
 import pytest
 
-from wrapper.emulator import Emulator, InvokeResult
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, also when soak.py runs as a script
+from harness import local_lambda  # noqa: E402
+
+from wrapper.emulator import Emulator, InvokeResult  # noqa: E402
 
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,17 +74,7 @@ def free_port() -> int:
 def start_emulator(config: Path, *, log: Path, env: dict[str, str] | None = None, timeout_s: float = 30.0,
                    **kwargs: Any) -> Emulator:
     """An emulator (not started: use `with`) running `wrapper run` with this config; runtime output goes to `log`."""
-    return Emulator(
-        runtime_argv=RUNTIME,
-        port=0,
-        function_timeout_s=timeout_s,
-        task_root=str(config.parent),
-        handler=config.name,
-        env={"PYTHONPATH": str(ROOT), **(env or {})},
-        runtime_stdout=log,
-        runtime_stderr=log,
-        **kwargs,
-    )
+    return local_lambda(config, env=env, timeout_s=timeout_s, log=log, **kwargs)
 
 
 def error_type(result: InvokeResult) -> str | None:
