@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import wrapper
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_exported_name_resolves():
@@ -22,11 +26,14 @@ def test_unknown_names_are_attribute_errors():
         raise AssertionError("expected AttributeError")
 
 
-def test_importing_wrapper_and_its_cli_loads_no_heavy_dependency():
+def test_importing_wrapper_and_its_run_path_loads_no_heavy_dependency():
+    # -S: only what wrapper itself imports counts, not what a machine's site-packages preloads
     script = (
-        "import sys, wrapper, wrapper.cli, wrapper.runtime, wrapper.handler\n"
-        "heavy = ('pydantic', 'yaml', 'requests', 'jmespath', 'http.client', 'email', 'ssl', 'dataclasses')\n"
+        "import sys, wrapper, wrapper.cli, wrapper.runtime, wrapper.handler, wrapper.client, wrapper.compiled\n"
+        "heavy = ('pydantic', 'yaml', 'requests', 'jmespath', 'http.client', 'email', 'ssl', 'dataclasses',\n"
+        "         'inspect', 'typing')\n"
         "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "[]"

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
 from wrapper.compiled import expand_config_dir, load_compiled
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
@@ -27,6 +27,8 @@ from wrapper.executable import resolve_executable
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from wrapper.config import WrapperConfig
 
 logger = logging.getLogger(__name__)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
 from wrapper.destination import check_destination
 from wrapper.errors import InvalidEventError
 
-if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
+if TYPE_CHECKING:
+    from typing import Any
+  # the runtime also reads compiled configs, which never import pydantic
     from wrapper.config import InputConfig
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
