@@ -31,7 +31,7 @@ def test_importing_wrapper_and_its_run_path_loads_no_heavy_dependency():
     script = (
         "import sys, wrapper, wrapper.cli, wrapper.runtime, wrapper.handler, wrapper.client, wrapper.compiled\n"
         "heavy = ('pydantic', 'yaml', 'requests', 'jmespath', 'http.client', 'email', 'ssl', 'dataclasses',\n"
-        "         'inspect', 'typing')\n"
+        "         'inspect', 'typing', 'argparse', 'pathlib')\n"
         "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy))"
     )
     env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")}

@@ -7,12 +7,13 @@ The only module that reads the environment and the only one that decides exit st
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -20,6 +21,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `wrapper` and `python -m wrapper`."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and len(argv) <= 2 and not any(arg.startswith("-") for arg in argv[1:]):
+        # the bootstrap's path: every cold start, so no argparse (and no other command's imports)
+        from types import SimpleNamespace
+
+        return cmd_run(SimpleNamespace(config=argv[1] if len(argv) == 2 else None), os.environ)
     # `serve [CONFIG] -- RUNTIME_ARGV...`: split before argparse, which would read the runtime as CONFIG
     runtime_argv: list[str] = []
     if "--" in argv:
@@ -34,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="wrapper", description="Turn an executable into an AWS Lambda function.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -153,6 +161,8 @@ def cmd_serve(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
 
 def cmd_invoke(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> int:
     """Start a local Lambda with the config, send one event, print the response (exit 1 on a function error)."""
+    from pathlib import Path
+
     if args.event is not None:
         payload = args.event.encode()
     elif args.event_file not in (None, "-"):
@@ -182,6 +192,9 @@ def cmd_invoke(args: argparse.Namespace, environ: os._Environ[str] | dict[str, s
 
 def cmd_check(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> int:
     """Validate a config and print it normalized, or print exactly what an event would run."""
+    import json
+    from pathlib import Path
+
     from wrapper.check import describe_event, normalized_config, write_compiled
     from wrapper.config import load_config
     from wrapper.errors import ConfigError, InvocationError
@@ -207,6 +220,8 @@ def cmd_check(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
 
 def cmd_package(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> int:
     """Build deployable artifacts from a config."""
+    from pathlib import Path
+
     from wrapper.errors import WrapperError
     from wrapper.package import package
 
@@ -226,6 +241,8 @@ def cmd_package(args: argparse.Namespace, environ: os._Environ[str] | dict[str, 
 
 
 def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtimes: int, quiet: bool = False):
+    from pathlib import Path
+
     from wrapper.config import load_config
     from wrapper.emulator import Emulator
     from wrapper.errors import ConfigError

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 from wrapper import __version__
@@ -62,8 +62,14 @@ def _plain(value: Any) -> Any:
 
 def compiled_path(config_path: str | os.PathLike[str]) -> Path:
     """Where the compiled form of a config lives: beside it, `wrapper.yaml` → `wrapper.compiled.json`."""
-    path = Path(config_path)
-    return path.with_name(path.stem + SUFFIX)
+    from pathlib import Path  # for the tools; the runtime uses _compiled_file
+
+    return Path(_compiled_file(config_path))
+
+
+def _compiled_file(config_path: str | os.PathLike[str]) -> str:
+    directory, name = os.path.split(os.fspath(config_path))
+    return os.path.join(directory, os.path.splitext(name)[0] + SUFFIX)
 
 
 def source_digest(source: bytes) -> str:
@@ -112,7 +118,8 @@ def _decode(value: Any) -> Any:
 def load_compiled(config_path: str | os.PathLike[str], source: bytes) -> Any | None:
     """The compiled config for these YAML bytes, or None when there is none or it is stale or foreign."""
     try:
-        document = json.loads(compiled_path(config_path).read_bytes())
+        with open(_compiled_file(config_path), "rb") as file:
+            document = json.loads(file.read())
     except (OSError, ValueError):
         return None
     fresh = (

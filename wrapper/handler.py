@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import time
-from pathlib import Path
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
 from wrapper.compiled import expand_config_dir, load_compiled
@@ -58,7 +57,7 @@ class FunctionHandler:
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
         """Load and check the config, resolve the program, and start it in server mode (InitError on failure)."""
         config = read_config(config_path)
-        executable = resolve_executable(config, Path(config_path), base_env.get("PATH", os.defpath))
+        executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
         if config.auth.bearer_token_env and handler.expected_token is None:
             raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set", file=str(config_path))
@@ -232,7 +231,8 @@ class FunctionHandler:
 def read_config(config_path: str | os.PathLike[str]) -> Any:
     """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML."""
     try:
-        source = Path(config_path).read_bytes()
+        with open(config_path, "rb") as file:
+            source = file.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc}", file=str(config_path)) from None
     compiled = load_compiled(config_path, source)
