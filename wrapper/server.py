@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import re
 import signal
 import socket
@@ -26,7 +25,9 @@ import time
 from typing import Callable
 
 from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
-from wrapper.process import protect, unprotect
+from wrapper.groups import stop_process_group
+from wrapper.output import OutputReader
+from wrapper.reaper import protect, unprotect
 from wrapper.types import HttpResponse
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 HOST = "127.0.0.1"  # the only address requests ever go to
 HANG_PROBE_S = 1.0  # how long a suspect program has to answer its ready path before it counts as hung
 RESTART_GRACE_S = 0.2  # SIGTERM → SIGKILL grace when replacing a generation that crashed or hung
-MAX_LINE_BYTES = 16384  # longer output lines are passed on in pieces
+GONE_S = 0.5  # after SIGKILL, how long a stop waits for the group to be gone (so a restart finds the port free)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: methods and header names
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
 # Framing and hop-by-hop headers: http.client sets framing itself; a caller's copy could desync the connection.
@@ -42,38 +43,6 @@ _HOP_BY_HOP = frozenset(
     ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"]
 )
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)  # an idle keep-alive was closed
-
-
-class _Output:
-    """One process generation's output: drained line by line, with a bounded tail of both streams for errors."""
-
-    def __init__(self, tail_bytes: int, on_line: Callable[[bytes], None] | None) -> None:
-        self._tail = bytearray()
-        self._tail_bytes = tail_bytes
-        self._on_line = on_line
-        self._lock = threading.Lock()
-        self.threads: list[threading.Thread] = []
-
-    def drain(self, pipe) -> None:
-        """Read one pipe to EOF so the program never blocks on a full pipe."""
-        with pipe:
-            for line in iter(lambda: pipe.readline(MAX_LINE_BYTES), b""):
-                with self._lock:
-                    self._tail += line
-                    del self._tail[: -self._tail_bytes or len(self._tail)]
-                if self._on_line is not None:
-                    try:
-                        self._on_line(line.rstrip(b"\r\n"))
-                    except Exception:  # noqa: BLE001 - a logging failure must not stop the draining
-                        pass
-
-    def tail(self, wait_s: float = 0.0) -> str:
-        """The last output bytes as text; waits up to wait_s for the readers to reach EOF first."""
-        deadline = time.monotonic() + wait_s
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
-            return bytes(self._tail).decode("utf-8", "replace").strip()
 
 
 def _describe_exit(returncode: int) -> str:
@@ -123,7 +92,7 @@ class ServerProcess:
         self.cwd = cwd
         self._name = repr(self.argv[0])
         self._proc: subprocess.Popen | None = None
-        self._output: _Output | None = None
+        self._output: OutputReader | None = None
         self._stopped = False
         self._suspect: subprocess.Popen | None = None  # the generation a request timed out on, until checked
         self._delay_s = restart_backoff_s  # least time between starts: doubles per restart, reset by an answer
@@ -192,7 +161,7 @@ class ServerProcess:
         # Someone else answering on the port would pass the readiness check and get our requests.
         if self._connects(timeout_s=1.0):
             return f"Port {HOST}:{self.port} is already in use by another process (an earlier instance?)"
-        output = _Output(self.stderr_tail_bytes, self.on_output_line)
+        output = OutputReader(self.stderr_tail_bytes, self.on_output_line)
         try:
             proc = subprocess.Popen(
                 self.argv,  # a list, never a shell
@@ -208,10 +177,7 @@ class ServerProcess:
             return f"Program {self._name} could not be started: {exc.strerror or exc}"
         protect(proc.pid)  # the exec-mode orphan sweep must never touch the server's group
         self._proc, self._output = proc, output
-        for pipe in (proc.stdout, proc.stderr):
-            thread = threading.Thread(target=output.drain, args=(pipe,), name=f"server-output-{proc.pid}", daemon=True)
-            thread.start()
-            output.threads.append(thread)
+        output.follow(proc)
         problem = self._wait_ready(proc)
         if problem is not None:
             self._kill(grace_s=RESTART_GRACE_S)
@@ -280,28 +246,12 @@ class ServerProcess:
         return True
 
     def _kill(self, grace_s: float) -> None:
-        """SIGTERM the group, wait grace_s for the leader, SIGKILL the group, reap. Dead groups are fine."""
-        # Duplicates wrapper/process.py's group kill on purpose for now (written in parallel); to be shared later.
+        """Stop the current generation's whole group (process.py's kill-sequence item 6) and forget it."""
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            # a stopped (SIGSTOP) program cannot act on SIGTERM until continued; then the pending SIGTERM arrives
-            _signal_group(proc.pid, signal.SIGCONT)
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        # Always, even after the leader exited: grandchildren may still hold the port or the pipes.
-        _signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
+        stop_process_group(proc, grace_s, gone_s=GONE_S)
         unprotect(proc.pid)  # forget it, and reap the group members we adopted
-        # SIGKILL is asynchronous: give the rest of the group a moment to die, so a restart finds the port free.
-        # (Bounded, because an orphan's zombie counts as a member until its new parent reaps it.)
-        deadline = time.monotonic() + 0.5
-        while _signal_group(proc.pid, 0) and time.monotonic() < deadline:
-            time.sleep(0.005)
 
     # requests
 
@@ -383,15 +333,6 @@ class ServerProcess:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
-
-
-def _signal_group(pgid: int, signum: int) -> bool:
-    """Signal a process group; False when it no longer exists (already gone counts as success)."""
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def _check_request(method: str, path_with_query: str, headers: dict[str, str]) -> None:

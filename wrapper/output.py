@@ -1,0 +1,51 @@
+"""A long-lived program's output (server mode): both pipes drained on threads, line by line, with a bounded tail."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["MAX_LINE_BYTES", "OutputReader"]
+
+MAX_LINE_BYTES = 16384  # longer output lines are passed on in pieces
+
+
+class OutputReader:
+    """One process generation's output: drained line by line, with a bounded tail of both streams for errors."""
+
+    def __init__(self, tail_bytes: int, on_line: Callable[[bytes], None] | None) -> None:
+        self._tail = bytearray()
+        self._tail_bytes = tail_bytes
+        self._on_line = on_line
+        self._lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+
+    def follow(self, proc: subprocess.Popen) -> None:
+        """Drain proc's stdout and stderr on one daemon thread each, until EOF."""
+        for pipe in (proc.stdout, proc.stderr):
+            thread = threading.Thread(target=self.drain, args=(pipe,), name=f"server-output-{proc.pid}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def drain(self, pipe) -> None:
+        """Read one pipe to EOF so the program never blocks on a full pipe."""
+        with pipe:
+            for line in iter(lambda: pipe.readline(MAX_LINE_BYTES), b""):
+                with self._lock:
+                    self._tail += line
+                    del self._tail[: -self._tail_bytes or len(self._tail)]
+                if self._on_line is not None:
+                    try:
+                        self._on_line(line.rstrip(b"\r\n"))
+                    except Exception:  # noqa: BLE001 - a logging failure must not stop the draining
+                        pass
+
+    def tail(self, wait_s: float = 0.0) -> str:
+        """The last output bytes as text; waits up to wait_s for the readers to reach EOF first."""
+        deadline = time.monotonic() + wait_s
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return bytes(self._tail).decode("utf-8", "replace").strip()
