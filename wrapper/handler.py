@@ -293,4 +293,4 @@ def _private_opener(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_EXCL, 0o600)
 
 
-__all__ = ["FunctionHandler", "context_env", "UpstreamError"]
+__all__ = ["FunctionHandler", "context_env", "read_config"]
