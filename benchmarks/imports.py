@@ -2,7 +2,7 @@
 
 Each line is one `python -c CODE` run to completion (spawn → exit), TRIALS times, lines interleaved so load
 drift hits all alike; the median is printed. Differences between lines are what each import step costs.
-For the per-module view: `python -X importtime -c 'import wrapper.handler'`.
+For the per-module view: `python -X importtime -c 'import wrapper.runtime.function'`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from benchmarks.runtimes import REPO
 
-RUN_IMPORTS = "import wrapper.cli, wrapper.client, wrapper.runtime, wrapper.logs, wrapper.handler; "
-LOAD = "wrapper.handler.FunctionHandler.load({!r}, base_env={{'PATH': '/usr/bin:/bin'}})"
+RUN_IMPORTS = "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.runtime.logs, wrapper.runtime.function; "
+LOAD = "wrapper.runtime.function.FunctionHandler.load({!r}, base_env={{'PATH': '/usr/bin:/bin'}})"
 
 
 def steps(yaml_config: Path, compiled_config: Path) -> list[tuple[str, list[str]]]:
@@ -33,14 +33,14 @@ def steps(yaml_config: Path, compiled_config: Path) -> list[tuple[str, list[str]
         ),
         (
             "wrapper: cli, client, runtime, logs",
-            ["-c", "import wrapper.cli, wrapper.client, wrapper.runtime, wrapper.logs"],
+            ["-c", "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.runtime.logs"],
         ),
         ("wrapper: everything `run` imports", ["-c", RUN_IMPORTS]),
         ("wrapper: + load echo.yaml, compiled form", ["-c", RUN_IMPORTS + LOAD.format(str(compiled_config))]),
         ("wrapper: + load echo.yaml, YAML + pydantic", ["-c", RUN_IMPORTS + LOAD.format(str(yaml_config))]),
         ("yaml alone", ["-c", "import yaml"]),
         ("pydantic alone", ["-c", "import pydantic"]),
-        ("wrapper.config (pydantic, yaml, the schema classes)", ["-c", "import wrapper.config"]),
+        ("wrapper.config.schema (pydantic, yaml, the schema classes)", ["-c", "import wrapper.config.schema"]),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Raw-HTTP helpers for the emulator tests: a runtime and a caller that know only the wire (no wrapper.client).
+"""Raw-HTTP helpers for the emulator tests: a runtime and a caller that know only the wire (no wrapper.runtime.client).
 
 Paths are spelled out literally, not imported from wrapper.protocol, so these tests pin the documented contract.
 """

@@ -17,7 +17,7 @@ from typing import ClassVar
 import pytest
 
 import wrapper
-from wrapper.client import RuntimeClient
+from wrapper.runtime.client import RuntimeClient
 from wrapper.emulator import Emulator
 from wrapper.errors import RuntimeAPIError
 
@@ -176,7 +176,7 @@ def test_missing_or_implausible_deadline_falls_back_to_the_configured_timeout(de
     assert len(warnings) == 1  # warned once, not per invocation
 
 
-# The client speaks HTTP itself (wrapper.wire): framing the emulator never uses, and the cost it exists to avoid.
+# The client speaks HTTP itself (wrapper.runtime.http11): framing the emulator never uses, and the cost it exists to avoid.
 
 
 class _ChunkedAPI(BaseHTTPRequestHandler):
@@ -277,7 +277,7 @@ def test_413_answered_before_an_oversized_body_is_read_finishes_the_invocation(c
 
 
 def test_the_client_imports_no_http_client_email_or_ssl():
-    code = "import sys, wrapper.client; print(sorted({'http.client', 'email', 'ssl'} & set(sys.modules)))"
+    code = "import sys, wrapper.runtime.client; print(sorted({'http.client', 'email', 'ssl'} & set(sys.modules)))"
     env = {**os.environ, "PYTHONPATH": str(Path(wrapper.__file__).parent.parent)}
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, env=env)
     assert done.stdout.strip() == "[]"  # -S: no site, so only wrapper's imports count

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from test_configs import CONFIGS, sample_events
-from wrapper.check import describe_event, write_compiled
-from wrapper.compiled import Node, compiled_path, load_compiled
-from wrapper.config import load_config
-from wrapper.handler import read_config
+from wrapper.cli.check import describe_event, write_compiled
+from wrapper.config.compiled import Node, compiled_path, load_compiled
+from wrapper.config.schema import load_config
+from wrapper.runtime.function import read_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
@@ -49,7 +49,7 @@ def test_runtime_with_a_compiled_config_never_imports_pydantic_or_yaml(tmp_path)
     write_compiled(path)
     script = f"""
 import sys, time
-from wrapper.handler import FunctionHandler
+from wrapper.runtime.function import FunctionHandler
 from wrapper.types import Invocation
 handler = FunctionHandler.load({str(path)!r}, base_env={BASE_ENV!r})
 event = b'{{"filter": ".a", "document": {{"a": 7}}}}'

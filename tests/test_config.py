@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wrapper.config import (
+from wrapper.config.schema import (
     FlagArgConfig,
     StdinConfig,
     ValueArgConfig,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from wrapper.config import load_config, resolve_executable
+from wrapper.config.schema import load_config, resolve_executable
 from wrapper.errors import InvalidEventError, ProgramError
-from wrapper.inputs import extract_inputs
-from wrapper.mapping import build_command, build_server_request
-from wrapper.response import build_response
+from wrapper.mapping.inputs import extract_inputs
+from wrapper.mapping.command import build_command, build_server_request
+from wrapper.mapping.response import build_response
 from wrapper.types import ProcessResult
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from email.message import Message
 
 import pytest
 
-from wrapper.emulator.wire import BadRequest, read_body
+from wrapper.emulator.bodies import BadRequest, read_body
 
 
 def headers(**values: str) -> Message:

@@ -1,4 +1,4 @@
-"""wrapper.exposition: Prometheus text exposition 0.0.4 to JSON."""
+"""wrapper.mapping.exposition: Prometheus text exposition 0.0.4 to JSON."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from wrapper.exposition import parse_exposition
+from wrapper.mapping.exposition import parse_exposition
 
 # What blackbox_exporter's /probe?module=http_2xx answers (its probe registry), followed by a histogram and a
 # summary as client_golang writes them, and a label whose value needs every escape the format has.

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wrapper.config import InputConfig
+from wrapper.config.schema import InputConfig
 from wrapper.errors import InvalidEventError
-from wrapper.inputs import extract_inputs
+from wrapper.mapping.inputs import extract_inputs
 
 
 def spec(**fields: Any) -> InputConfig:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wrapper.cli import main
+from wrapper.cli.main import main
 from wrapper.emulator import Emulator
 from wrapper.errors import ConfigError
-from wrapper.package import BOOTSTRAP, VENDOR_DIR, package
+from wrapper.packaging.build import BOOTSTRAP, VENDOR_DIR, package
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import write_zip
 from wrapper.packaging.checks import elf_machine
@@ -179,7 +179,7 @@ def test_zip_layout(echo_out):
     assert f'PYTHONPATH="$here/{VENDOR_DIR}"' in bootstrap and "-m wrapper run" in bootstrap
     for module in (
         "wrapper/__init__.py",
-        "wrapper/cli.py",
+        "wrapper/cli/main.py",
         "pydantic/__init__.py",
         "pydantic_core/__init__.py",
         "yaml/__init__.py",
@@ -277,7 +277,7 @@ def test_image_context(echo_out, tmp_path):
         check=True,
     )
     done = subprocess.run(
-        [sys.executable, "-c", "import wrapper.cli, wrapper.runtime; print(wrapper.__file__)"],
+        [sys.executable, "-c", "import wrapper.cli.main, wrapper.runtime.loop; print(wrapper.__file__)"],
         env={**os.environ, "PYTHONPATH": str(site)},
         cwd=tmp_path,
         capture_output=True,

@@ -29,7 +29,7 @@ def test_unknown_names_are_attribute_errors():
 def test_importing_wrapper_and_its_run_path_loads_no_heavy_dependency():
     # -S: only what wrapper itself imports counts, not what a machine's site-packages preloads
     script = (
-        "import sys, wrapper, wrapper.cli, wrapper.runtime, wrapper.handler, wrapper.client, wrapper.compiled\n"
+        "import sys, wrapper, wrapper.cli.main, wrapper.runtime.loop, wrapper.runtime.function, wrapper.runtime.client, wrapper.config.compiled\n"
         "heavy = ('pydantic', 'yaml', 'requests', 'jmespath', 'http.client', 'email', 'ssl', 'dataclasses',\n"
         "         'inspect', 'typing', 'argparse', 'pathlib')\n"
         "print(sorted(m for m in sys.modules if m in heavy or m.split('.')[0] in heavy))"

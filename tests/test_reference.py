@@ -6,15 +6,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from wrapper.config import WrapperConfig
-from wrapper.reference import _models, render_reference
+from wrapper.config.schema import WrapperConfig
+from wrapper.config.reference import _models, render_reference
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
 
 
 def test_reference_file_is_up_to_date():
     assert REFERENCE.read_text() == render_reference(), (
-        "docs/config-reference.md is stale: python3 -m wrapper.reference > docs/config-reference.md"
+        "docs/config-reference.md is stale: python3 -m wrapper.config.reference > docs/config-reference.md"
     )
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from wrapper.config import WrapperConfig
+from wrapper.config.schema import WrapperConfig
 from wrapper.errors import ProgramError, ProgramTimeoutError
-from wrapper.response import build_response, content_type_for
+from wrapper.mapping.response import build_response, content_type_for
 from wrapper.types import ProcessResult
 
 

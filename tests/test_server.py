@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
-from wrapper.server import ServerProcess
+from wrapper.programs.server_mode import ServerProcess
 
 EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "blackbox-exporter"

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from wrapper import wire
+from wrapper.runtime import http11 as wire
 
 SAFETY_TIMEOUT_S = 30.0  # only so a broken test fails instead of hanging; nothing here is timed
 SIX_MB = 6 * 1024 * 1024

@@ -16,15 +16,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ConfigError": "wrapper.errors",
     "Emulator": "wrapper.emulator",
-    "FunctionHandler": "wrapper.handler",
+    "FunctionHandler": "wrapper.runtime.function",
     "InitError": "wrapper.errors",
     "InvocationError": "wrapper.errors",
     "RuntimeAPIError": "wrapper.errors",
-    "RuntimeClient": "wrapper.client",
-    "WrapperConfig": "wrapper.config",
+    "RuntimeClient": "wrapper.runtime.client",
+    "WrapperConfig": "wrapper.config.schema",
     "WrapperError": "wrapper.errors",
-    "load_config": "wrapper.config",
-    "run_process": "wrapper.process",
+    "load_config": "wrapper.config.schema",
+    "run_process": "wrapper.programs.process",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -1,5 +1,5 @@
 """`python -m wrapper`: the same entry point as the `wrapper` command."""
 
-from wrapper.cli import main
+from wrapper.cli.main import main
 
 raise SystemExit(main())

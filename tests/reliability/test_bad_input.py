@@ -28,7 +28,7 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     write_config,
 )
 
-from wrapper.config import load_config
+from wrapper.config.schema import load_config
 from wrapper.errors import ConfigError
 
 pytestmark = pytest.mark.reliability
@@ -110,7 +110,7 @@ def test_regression_yaml_alias_bomb_never_finishes_loading(tmp_path):
     lines = ["command: [cat]", "x0: &a0 [x, x, x, x, x, x, x, x, x]"]
     lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
-    code = f"from wrapper.config import load_config\ntry: load_config({str(tmp_path / 'bomb.yaml')!r})\n" \
+    code = f"from wrapper.config.schema import load_config\ntry: load_config({str(tmp_path / 'bomb.yaml')!r})\n" \
            "except Exception as e: print(type(e).__name__)"
     try:
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=WAIT_S / 2,

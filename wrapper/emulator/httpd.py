@@ -24,7 +24,7 @@ from wrapper.emulator.faults import Endpoint, Fault, Faults, fault_body
 from wrapper.emulator.results import invoke_result, posted_error, rejected_post, response_too_large
 from wrapper.emulator.runtimes import RuntimeHook
 from wrapper.emulator.state import Invocations, Outcome, Stats
-from wrapper.emulator.wire import BadRequest, read_body
+from wrapper.emulator.bodies import BadRequest, read_body
 
 logger = logging.getLogger("wrapper.emulator")
 

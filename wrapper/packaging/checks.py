@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from wrapper.config import WrapperConfig
+from wrapper.config.schema import WrapperConfig
 from wrapper.packaging import PackageError
 from wrapper.packaging.target import Target, elf_machine_name
 

@@ -109,7 +109,7 @@ def build_wheel(out_dir: Path) -> Path:
             0o644,
         )
     )
-    entries.append((f"{dist_info}/entry_points.txt", b"[console_scripts]\nwrapper = wrapper.cli:main\n", 0o644))
+    entries.append((f"{dist_info}/entry_points.txt", b"[console_scripts]\nwrapper = wrapper.cli.main:main\n", 0o644))
     record = (
         "".join(f"{path},sha256={_digest(data)},{len(data)}\n" for path, data, _ in entries) + f"{dist_info}/RECORD,,\n"
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from wrapper.config import WrapperConfig
+from wrapper.config.schema import WrapperConfig
 from wrapper.packaging.target import Target
 
 MAX_TIMEOUT_S = 900

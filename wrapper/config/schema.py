@@ -1,7 +1,7 @@
 """The config schema (pydantic v2) and `load_config`. Every key is documented once, here and in configparts.
 
-`docs/config-reference.md` is generated from these classes. Checks across fields live in `wrapper.configcheck`,
-YAML line tracking in `wrapper.yamlmap`. A config error lists every problem with file, line and field path.
+`docs/config-reference.md` is generated from these classes. Checks across fields live in `wrapper.config.rules`,
+YAML line tracking in `wrapper.config.yamlpos`. A config error lists every problem with file, line and field path.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 
-from wrapper.configparts import (
+from wrapper.config.parts import (
     ENV_NAME_PATTERN,
     TAG_PREFIX,
     ArgConfig,
@@ -35,11 +35,11 @@ from wrapper.configparts import (
     ValueArgConfig,
     Word,
 )
-from wrapper.compiled import expand_config_dir
+from wrapper.config.compiled import expand_config_dir
 from wrapper.errors import ConfigError, Problem
-from wrapper.executable import resolve_executable  # noqa: F401 - part of this module's API
+from wrapper.programs.executable import resolve_executable  # noqa: F401 - part of this module's API
 from wrapper.protocol import ERROR_TYPE_PATTERN
-from wrapper.yamlmap import compose_yaml, problems_from_validation
+from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 
 __all__ = [
     "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
@@ -280,7 +280,7 @@ class WrapperConfig(BaseConfig):
 
 def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
     """Read, parse and validate a config file as written (no placeholder expanded); raise one ConfigError."""
-    from wrapper.configcheck import check_config  # it needs the classes above: import at call time
+    from wrapper.config.rules import check_config  # it needs the classes above: import at call time
 
     file = str(path)
     try:

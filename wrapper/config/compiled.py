@@ -61,7 +61,7 @@ def _plain(value: Any) -> Any:
 
 
 def compiled_path(config_path: str | os.PathLike[str]) -> Path:
-    """Where the compiled form of a config lives: beside it, `wrapper.yaml` → `wrapper.compiled.json`."""
+    """Where the compiled form of a config lives: beside it, `wrapper.yaml` → `wrapper.config.compiled.json`."""
     from pathlib import Path  # for the tools; the runtime uses _compiled_file
 
     return Path(_compiled_file(config_path))

@@ -14,21 +14,21 @@ import tempfile
 import time
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.compiled import expand_config_dir, load_compiled
+from wrapper.config.compiled import expand_config_dir, load_compiled
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
 from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
-from wrapper.inputs import extract_inputs
-from wrapper.logs import log_program_line
-from wrapper.mapping import build_command, build_server_argv_env, build_server_request
-from wrapper.process import enable_subreaper, kill_running_groups, run_process
-from wrapper.response import build_response, content_type_for
-from wrapper.executable import resolve_executable
+from wrapper.mapping.inputs import extract_inputs
+from wrapper.runtime.logs import log_program_line
+from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
+from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
+from wrapper.mapping.response import build_response, content_type_for
+from wrapper.programs.executable import resolve_executable
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from wrapper.config import WrapperConfig
+    from wrapper.config.schema import WrapperConfig
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class FunctionHandler:
         return min(self.config.timeout_s, left_s)
 
     def _start_server(self) -> None:
-        from wrapper.server import ServerProcess
+        from wrapper.programs.server_mode import ServerProcess
 
         server_config = self.config.server
         argv, env = build_server_argv_env(self.config, base_env=self.base_env)
@@ -238,7 +238,7 @@ def read_config(config_path: str | os.PathLike[str]) -> Any:
     compiled = load_compiled(config_path, source)
     if compiled is not None:
         return expand_config_dir(compiled, config_path)
-    from wrapper.config import load_config  # pydantic and YAML: about 150 ms of imports
+    from wrapper.config.schema import load_config  # pydantic and YAML: about 150 ms of imports
 
     return load_config(config_path)
 

@@ -1,6 +1,6 @@
 """Process groups: signal one, stop one (SIGTERM, grace, SIGKILL), reap its members, wait for a leader's exit.
 
-The mechanisms only; the kill-sequence contract they serve is documented once, in wrapper/process.py's
+The mechanisms only; the kill-sequence contract they serve is documented once, in wrapper/programs/process.py's
 docstring. "No such process" (ESRCH) counts as success everywhere. Knows nothing of runs, servers or Lambda.
 """
 

@@ -1,4 +1,4 @@
-"""The config schema's parts that say how event values become argv, stdin, env and files (see wrapper.config).
+"""The config schema's parts that say how event values become argv, stdin, env and files (see wrapper.config.schema).
 
 Single-field checks (regex and JMESPath compile, name patterns, templates) run inside pydantic, so they are
 reported together with every other schema problem.
@@ -14,7 +14,7 @@ import jmespath
 import jmespath.exceptions
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from wrapper.template import NAME_PATTERN, parse_template
+from wrapper.mapping.template import NAME_PATTERN, parse_template
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from wrapper.configparts import TAG_PREFIX
+from wrapper.config.parts import TAG_PREFIX
 from wrapper.errors import Problem
 
 Loc = tuple[int | str, ...]

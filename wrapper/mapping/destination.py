@@ -11,7 +11,7 @@ import urllib.parse
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
 if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config import DestinationConfig
+    from wrapper.config.schema import DestinationConfig
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 else:
     Protocol = object  # at run time the interface is documentation
 
-from wrapper.client import RuntimeClient
+from wrapper.runtime.client import RuntimeClient
 from wrapper.errors import InitError, InvocationError, RuntimeAPIError
-from wrapper.logs import request_id_var
+from wrapper.runtime.logs import request_id_var
 from wrapper.types import Invocation
 
 logger = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from wrapper.config import WrapperConfig
+from wrapper.config.schema import WrapperConfig
 
 HEADER = """# Config reference
 
-Generated from `wrapper/config.py` by `wrapper.reference.render_reference()`; `tests/test_reference.py` fails
+Generated from `wrapper/config/schema.py` by `wrapper.config.reference.render_reference()`; `tests/test_reference.py` fails
 when this file and the schema disagree. The design notes and worked examples are in `docs/config-spec.md` and
 `configs/`. Unknown keys are errors everywhere; "required" means the key has no default.
 """
@@ -111,5 +111,5 @@ def _cell(text: str | None) -> str:
 
 
 if __name__ == "__main__":
-    # regenerate with: python3 -m wrapper.reference > docs/config-reference.md
+    # regenerate with: python3 -m wrapper.config.reference > docs/config-reference.md
     print(render_reference(), end="")

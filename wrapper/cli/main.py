@@ -94,10 +94,10 @@ def _add_function_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> int:
     """The bootstrap: init, then the Runtime API loop until SIGTERM or a fatal platform error."""
-    from wrapper.client import RuntimeClient
+    from wrapper.runtime.client import RuntimeClient
     from wrapper.errors import ConfigError, RuntimeAPIError
-    from wrapper.logs import parse_level, setup_logging
-    from wrapper.runtime import run_runtime
+    from wrapper.runtime.logs import parse_level, setup_logging
+    from wrapper.runtime.loop import run_runtime
 
     log_format = "json" if environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "text"
     setup_logging(log_format, parse_level(environ.get("AWS_LAMBDA_LOG_LEVEL")))
@@ -110,7 +110,7 @@ def cmd_run(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
     fallback_timeout_s = [float(environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or 60)]
 
     def load_handler():
-        from wrapper.handler import FunctionHandler
+        from wrapper.runtime.function import FunctionHandler
 
         if config_path is None:
             raise ConfigError("No config given: pass a path, or set WRAPPER_CONFIG, or set the function's handler")
@@ -195,8 +195,8 @@ def cmd_check(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
     import json
     from pathlib import Path
 
-    from wrapper.check import describe_event, normalized_config, write_compiled
-    from wrapper.config import load_config
+    from wrapper.cli.check import describe_event, normalized_config, write_compiled
+    from wrapper.config.schema import load_config
     from wrapper.errors import ConfigError, InvocationError
 
     try:
@@ -223,7 +223,7 @@ def cmd_package(args: argparse.Namespace, environ: os._Environ[str] | dict[str, 
     from pathlib import Path
 
     from wrapper.errors import WrapperError
-    from wrapper.package import package
+    from wrapper.packaging.build import package
 
     try:
         package(
@@ -243,7 +243,7 @@ def cmd_package(args: argparse.Namespace, environ: os._Environ[str] | dict[str, 
 def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtimes: int, quiet: bool = False):
     from pathlib import Path
 
-    from wrapper.config import load_config
+    from wrapper.config.schema import load_config
     from wrapper.emulator import Emulator
     from wrapper.errors import ConfigError
 
@@ -272,7 +272,7 @@ def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtim
         if not runtime_argv:
             runtime_argv = [sys.executable, "-m", "wrapper", "run"]
             # the runtime starts in the task root: let it import this very wrapper, installed or not
-            package_root = str(Path(__file__).resolve().parent.parent)
+            package_root = str(Path(__file__).resolve().parents[2])
             extra_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environ.get("PYTHONPATH")]))
     output = sys.stderr if quiet else None
     return Emulator(

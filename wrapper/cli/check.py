@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
-from wrapper.compiled import compiled_path, dump_compiled
-from wrapper.config import WrapperConfig, parse_config, resolve_executable
+from wrapper.config.compiled import compiled_path, dump_compiled
+from wrapper.config.schema import WrapperConfig, parse_config, resolve_executable
 from wrapper.errors import ConfigError
-from wrapper.handler import FunctionHandler
+from wrapper.runtime.function import FunctionHandler
 from wrapper.types import Invocation
 
 

@@ -1,7 +1,7 @@
 """The process supervisor: run one program to its end under a deadline, with bounded output.
 
 The kill sequence (the contract callers rely on; documented here only, though its group mechanics live in
-wrapper/groups.py and the orphan sweep in wrapper/reaper.py):
+wrapper/programs/groups.py and the orphan sweep in wrapper/programs/reaper.py):
 
 1. The program starts in its own session, so its pid is also its process-group id (pgid) and every descendant
    that does not call setsid() itself is in that group.
@@ -50,9 +50,9 @@ import time
 from collections.abc import Callable
 
 from wrapper.errors import SpawnError
-from wrapper.groups import has_exited, kill_process_group, reap_group, stop_process_group, wait_exited
-from wrapper.groups import open_pidfd as _open_pidfd  # a name of this module, so tests can take pidfds away
-from wrapper.reaper import (
+from wrapper.programs.groups import has_exited, kill_process_group, reap_group, stop_process_group, wait_exited
+from wrapper.programs.groups import open_pidfd as _open_pidfd  # a name of this module, so tests can take pidfds away
+from wrapper.programs.reaper import (
     _long_lived,  # noqa: F401 - the same set, for tests
     disable_subreaper,
     enable_subreaper,

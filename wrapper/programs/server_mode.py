@@ -25,9 +25,9 @@ import time
 from typing import Callable
 
 from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
-from wrapper.groups import stop_process_group
-from wrapper.output import OutputReader
-from wrapper.reaper import protect, unprotect
+from wrapper.programs.groups import stop_process_group
+from wrapper.programs.lines import OutputReader
+from wrapper.programs.reaper import protect, unprotect
 from wrapper.types import HttpResponse
 
 logger = logging.getLogger(__name__)

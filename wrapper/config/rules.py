@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from wrapper.config import (
+from wrapper.config.schema import (
     EnvValueConfig,
     FileArgConfig,
     FlagArgConfig,
@@ -18,8 +18,8 @@ from wrapper.config import (
     WrapperConfig,
 )
 from wrapper.errors import Problem
-from wrapper.template import names_in
-from wrapper.yamlmap import Loc, problem_at
+from wrapper.mapping.template import names_in
+from wrapper.config.yamlpos import Loc, problem_at
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),

@@ -17,9 +17,9 @@ TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); ann
 if TYPE_CHECKING:
     from typing import Any
   # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config import StdinConfig, WrapperConfig
+    from wrapper.config.schema import StdinConfig, WrapperConfig
 from wrapper.errors import InvalidEventError
-from wrapper.template import parse_template, render, to_text
+from wrapper.mapping.template import parse_template, render, to_text
 from wrapper.types import Command, HttpRequest
 
 # copied from the runtime's environment when present; everything else must be asked for (env_passthrough)

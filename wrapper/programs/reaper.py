@@ -1,6 +1,6 @@
 """Who owns each child: the registry of running program groups, and the orphan sweep that kills the rest.
 
-This is item 5 of the kill-sequence contract in wrapper/process.py's docstring (documented there only): after
+This is item 5 of the kill-sequence contract in wrapper/programs/process.py's docstring (documented there only): after
 enable_subreaper(), orphaned descendants come to this process, and sweep_orphans() kills and reaps every child
 that no registered run and no protect()ed long-lived group owns, sparing what may belong to a run still going.
 """
@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from wrapper.groups import kill_process_group, reap_group
+from wrapper.programs.groups import kill_process_group, reap_group
 
 __all__ = [
     "disable_subreaper", "enable_subreaper", "finish_run", "kill_running_groups", "protect", "start_run",

@@ -18,7 +18,7 @@ from wrapper.types import ProcessResult
 if TYPE_CHECKING:
     from typing import Any
   # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config import WrapperConfig
+    from wrapper.config.schema import WrapperConfig
 
 _CONTENT_TYPES = {
     "raw": "application/octet-stream",
@@ -85,7 +85,7 @@ def format_output(stdout: bytes, output_format: str, name: str = "program") -> b
             ) from None
         return stdout
     if output_format == "prometheus_json":
-        from wrapper.exposition import parse_exposition  # only configs that ask for it pay for the import
+        from wrapper.mapping.exposition import parse_exposition  # only configs that ask for it pay for the import
 
         try:
             parsed = parse_exposition(stdout.decode("utf-8", "replace"))

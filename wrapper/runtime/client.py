@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-from wrapper import protocol, wire
+from wrapper.runtime import http11 as wire
+from wrapper import protocol
 from wrapper.errors import RuntimeAPIError
 from wrapper.types import Invocation
 

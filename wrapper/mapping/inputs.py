@@ -7,13 +7,13 @@ import math
 import re
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.destination import check_destination
+from wrapper.mapping.destination import check_destination
 from wrapper.errors import InvalidEventError
 
 if TYPE_CHECKING:
     from typing import Any
   # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config import InputConfig
+    from wrapper.config.schema import InputConfig
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
 _NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")

@@ -19,8 +19,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wrapper.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
-from wrapper.config import parse_config
+from wrapper.config.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
+from wrapper.config.schema import parse_config
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
 from wrapper.packaging.checks import (
@@ -100,7 +100,7 @@ def package(
         check_unzipped_size(unzipped, files, stage="with wrapper and its dependencies")
         project = staging / "project"
         _copy_files(files, project)
-        # validated once here, so the runtime's cold start skips pydantic and YAML (see wrapper/compiled.py)
+        # validated once here, so the runtime's cold start skips pydantic and YAML (see wrapper/config/compiled.py)
         compiled = project / compiled_path(config_path.name).name
         compiled.write_text(dump_compiled(written, config_path.read_bytes()), encoding="utf-8")
         shutil.copytree(project, function, dirs_exist_ok=True, copy_function=_link_or_copy)
