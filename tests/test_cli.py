@@ -149,7 +149,7 @@ def test_check_prints_the_normalized_config():
     normalized = yaml.safe_load(done.stdout)
     assert normalized["command"] == ["jq", "--compact-output"]
     assert {"command", "inputs", "args", "stdin", "output", "timeout_s"} <= set(normalized)
-    assert normalized["inputs"]["filter"]["from"] == "filter"  # the YAML key, not the Python name
+    assert normalized["inputs"]["filter"]["from"] == "not_null(json.filter, filter)"  # the YAML key `from`
     assert normalized["stdin"]["as"] == "json"
     assert "from_" not in normalized["inputs"]["filter"] and "as_" not in normalized["stdin"]
     assert normalized["mode"] == "exec" and normalized["version"] == 1  # defaults filled in

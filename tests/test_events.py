@@ -518,6 +518,19 @@ def test_text_or_base64_body(headers: dict[str, str], body: bytes, text: bool) -
 @pytest.mark.parametrize(
     "event",
     [function_url_event(), http_api_event(), rest_api_event(), alb_event(), alb_event(multi_value=True)],
+    ids=["function_url", "http_api", "rest_api", "alb", "alb_multi"],
+)
+def test_binary_body_is_base64_even_under_a_text_type(event: dict) -> None:
+    # output.format base64: the caller gets the program's bytes, whatever the configured content type says
+    response = HttpResponse(200, {"content-type": "text/plain"}, b"plain ascii")
+    shaped = build_http_event_response(_request(event), response, binary=True)
+    assert shaped["isBase64Encoded"] is True
+    assert base64.b64decode(shaped["body"]) == b"plain ascii"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [function_url_event(), http_api_event(), rest_api_event(), alb_event(), alb_event(multi_value=True)],
     ids=["function_url", "http_api", "rest_api", "alb", "alb_multi_value"],
 )
 @pytest.mark.parametrize("content_type", [None, "", "  "], ids=["missing", "empty", "blank"])

@@ -10,7 +10,7 @@ import pytest
 
 from wrapper.config.schema import WrapperConfig
 from wrapper.errors import ProgramError, ProgramTimeoutError
-from wrapper.mapping.response import build_response, content_type_for
+from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.types import ProcessResult
 
 
@@ -39,6 +39,38 @@ FORMAT_CASES = [
 @pytest.mark.parametrize(("fmt", "stdout", "expected"), [c[1:] for c in FORMAT_CASES], ids=[c[0] for c in FORMAT_CASES])
 def test_output_formats(fmt, stdout, expected):
     assert build_response(result(stdout), config(output={"format": fmt})) == expected
+
+
+# What an HTTP caller's body holds: text as text, binary as the program's exact bytes (never base64 text, never
+# a JSON string), JSON as JSON. The event source's answer base64-encodes binary bodies on its own.
+HTTP_FORMAT_CASES = [
+    ("raw", "raw", b"\x00\xffbytes\n", b"\x00\xffbytes\n"),
+    ("text", "text", "héllo\n".encode(), "héllo\n".encode()),
+    ("text-invalid-utf8", "text", b"a\xffb", "a\ufffdb".encode()),
+    ("json", "json", b'{"a": 1}\n', b'{"a": 1}\n'),
+    ("lines", "lines", b"a\nb\n", b'["a", "b"]'),
+    ("base64", "base64", b"\x89PNG\r\n\x1a\n\x00", b"\x89PNG\r\n\x1a\n\x00"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "stdout", "expected"), [c[1:] for c in HTTP_FORMAT_CASES], ids=[c[0] for c in HTTP_FORMAT_CASES]
+)
+def test_http_callers_get_the_body_itself(fmt, stdout, expected):
+    assert build_response(result(stdout), config(output={"format": fmt}), for_http=True) == expected
+
+
+def test_regression_base64_output_reached_http_callers_as_a_quoted_json_string():
+    # configs/qrencode.yaml: the PNG went out base64-encoded, JSON-quoted, then base64-encoded again
+    body = build_response(result(b"\x89PNG"), config(output={"format": "base64", "content_type": "image/png"}),
+                          for_http=True)
+    assert not body.startswith(b'"')
+    assert body == b"\x89PNG"
+
+
+@pytest.mark.parametrize(("fmt", "binary"), [("base64", True), ("raw", False), ("text", False), ("json", False)])
+def test_only_base64_is_binary_whatever_its_bytes(fmt, binary):
+    assert is_binary_output(config(output={"format": fmt})) is binary
 
 
 @pytest.mark.parametrize(
@@ -143,7 +175,7 @@ def test_failure_beats_overflow():
         ({}, "application/octet-stream"),
         ({"format": "json"}, "application/json"),
         ({"format": "text"}, "text/plain; charset=utf-8"),
-        ({"format": "lines"}, "text/plain; charset=utf-8"),
+        ({"format": "lines"}, "application/json"),
         ({"format": "prometheus_json"}, "application/json"),
         ({"format": "base64", "content_type": "image/png"}, "image/png"),
     ],

@@ -61,8 +61,9 @@ class OutputConfig(BaseConfig):
 
     format: Literal["raw", "text", "json", "lines", "base64", "prometheus_json"] = Field(
         "raw",
-        description="`raw`: bytes as-is; `text`: a JSON string; `json`: must parse as JSON; `lines`: a JSON array of "
-        "lines; `base64`: a JSON string; `prometheus_json`: Prometheus exposition converted to JSON.",
+        description="`raw`: bytes as-is; `text`: the output as text (a JSON string for direct callers); `json`: must "
+        "parse as JSON; `lines`: a JSON array of lines; `base64`: binary output (a base64 JSON string for direct "
+        "callers, the bytes themselves for HTTP callers); `prometheus_json`: Prometheus exposition converted to JSON.",
     )
     max_bytes: int = Field(
         6_291_000, gt=0,
@@ -74,8 +75,10 @@ class OutputConfig(BaseConfig):
     )
     content_type: str | None = Field(
         None,
-        description="Content-Type for HTTP callers; default from `format` (json: application/json, text/lines: "
-        "text/plain; charset=utf-8, raw/base64: application/octet-stream).",
+        description="Content-Type for HTTP callers; default from `format` (json/lines/"
+        "prometheus_json: application/json, text: text/plain; charset=utf-8, raw/base64: application/octet-stream). "
+        "HTTP callers get a body of a non-text type, or of `base64` format, or that is not UTF-8, base64-encoded "
+        "with isBase64Encoded: true, which Function URLs and gateways decode back to the exact bytes.",
     )
 
 

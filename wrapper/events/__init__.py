@@ -55,9 +55,9 @@ def parse_http_event(event: Any) -> HttpRequest | None:
     return None if adapter is None else adapter.parse(event, source)
 
 
-def build_http_event_response(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
-    """The response document the request's source expects."""
+def build_http_event_response(request: HttpRequest, response: HttpResponse, *, binary: bool = False) -> dict[str, Any]:
+    """The response document the request's source expects; binary: the body travels base64-encoded."""
     for adapter in ADAPTERS:
         if request.source in adapter.SOURCES:
-            return adapter.respond(request, response)
+            return adapter.respond(request, response, binary=binary)
     raise ValueError(f"no HTTP response shape for event source {request.source!r}")

@@ -61,10 +61,10 @@ def _client_ip(headers: dict[str, str]) -> str:
     return entries[-1] if entries else ""
 
 
-def respond(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
+def respond(request: HttpRequest, response: HttpResponse, *, binary: bool = False) -> dict[str, Any]:
     """statusCode, statusDescription, the header map the request used, body, isBase64Encoded."""
     headers = response_headers(response)
-    body, is_base64 = encode_body(headers, response.body)
+    body, is_base64 = encode_body(headers, response.body, binary=binary)
     shaped: dict[str, Any] = {
         "statusCode": response.status_code,
         "statusDescription": status_line(response.status_code),

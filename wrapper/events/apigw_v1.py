@@ -54,10 +54,10 @@ def parse(event: dict[str, Any], source: EventSource) -> HttpRequest:
     )
 
 
-def respond(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
+def respond(request: HttpRequest, response: HttpResponse, *, binary: bool = False) -> dict[str, Any]:
     """statusCode, headers (or multiValueHeaders, so several Set-Cookie survive), body, isBase64Encoded."""
     headers = response_headers(response)
-    body, is_base64 = encode_body(headers, response.body)
+    body, is_base64 = encode_body(headers, response.body, binary=binary)
     shaped: dict[str, Any] = {"statusCode": response.status_code}
     if request.multi_value_headers:
         shaped["multiValueHeaders"] = multi_value(headers)

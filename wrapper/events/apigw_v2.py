@@ -67,11 +67,11 @@ def parse(event: dict[str, Any], source: EventSource) -> HttpRequest:
     )
 
 
-def respond(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
+def respond(request: HttpRequest, response: HttpResponse, *, binary: bool = False) -> dict[str, Any]:
     """statusCode, headers, cookies (every Set-Cookie moved there, as 2.0 requires), body, isBase64Encoded."""
     headers = response_headers(response)
     cookies = split_set_cookie(headers.pop("set-cookie", ""))
-    body, is_base64 = encode_body(headers, response.body)
+    body, is_base64 = encode_body(headers, response.body, binary=binary)
     return {
         "statusCode": response.status_code,
         "headers": headers,

@@ -32,8 +32,8 @@ class Adapter(Protocol):
     def parse(self, event: dict[str, Any], source: EventSource) -> HttpRequest:
         """Normalize an event this adapter recognised."""
 
-    def respond(self, request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
-        """Shape a response the way this source expects it."""
+    def respond(self, request: HttpRequest, response: HttpResponse, *, binary: bool = False) -> dict[str, Any]:
+        """Shape a response the way this source expects it; binary: base64 the body whatever its type."""
 
 
 def section(event: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -102,10 +102,14 @@ def response_headers(response: HttpResponse) -> dict[str, str]:
     return headers
 
 
-def encode_body(headers: Mapping[str, str], body: bytes) -> tuple[str, bool]:
-    """The body for the response document and its isBase64Encoded flag."""
+def encode_body(headers: Mapping[str, str], body: bytes, *, binary: bool = False) -> tuple[str, bool]:
+    """The body for the response document and its isBase64Encoded flag.
+
+    Text (a textual content type, no content coding, valid UTF-8) travels as it is; anything else, and every
+    body marked `binary`, as base64 with isBase64Encoded true, which the caller receives as the exact bytes.
+    """
     encoded = headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
-    if not encoded and is_textual(headers.get("content-type", "")):
+    if not binary and not encoded and is_textual(headers.get("content-type", "")):
         try:
             return body.decode("utf-8"), False
         except UnicodeDecodeError:

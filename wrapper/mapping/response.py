@@ -3,6 +3,10 @@
 Policy, in order: timed out → Function.Timeout; killed by a signal → Function.Signaled; exit status per
 `exit_codes` (0 is success unless listed) → Function.NonZeroExit or the listed error; stdout over the cap with
 on_overflow error → Function.OutputTooLarge; then stdout is shaped by `output.format`.
+
+Two audiences: a direct caller gets a JSON-safe payload (`text` and `base64` as JSON strings); an HTTP caller
+(Function URL, API Gateway, ALB) gets the body itself: `text` as the text, `raw` and `base64` as the program's
+exact bytes, which the event source's answer then carries base64-encoded (isBase64Encoded) when they are binary.
 """
 
 from __future__ import annotations
@@ -23,15 +27,21 @@ if TYPE_CHECKING:
 _CONTENT_TYPES = {
     "raw": "application/octet-stream",
     "text": "text/plain; charset=utf-8",
-    "lines": "text/plain; charset=utf-8",
+    "lines": "application/json",  # a JSON array of the lines
     "json": "application/json",
     "base64": "application/octet-stream",
     "prometheus_json": "application/json",
 }
 
 
-def build_response(result: ProcessResult, config: WrapperConfig) -> bytes:
-    """The response payload for a finished program; raise ProgramError/ProgramTimeoutError when it failed."""
+def build_response(result: ProcessResult, config: WrapperConfig, *, for_http: bool = False) -> bytes:
+    """The response payload (for_http: the HTTP body) for a finished program; raise when it failed."""
+    check_result(result, config)
+    return format_output(result.stdout, config.output.format, config.command[0], for_http=for_http)
+
+
+def check_result(result: ProcessResult, config: WrapperConfig) -> None:
+    """Raise ProgramError/ProgramTimeoutError when the program's outcome is a failure under the config."""
     name = config.command[0]
     tail = _stderr_tail(result.stderr_tail, config.stderr_tail_bytes)
     if result.timed_out:
@@ -47,7 +57,6 @@ def build_response(result: ProcessResult, config: WrapperConfig) -> bytes:
             f"Program {name!r} wrote more than {config.output.max_bytes} bytes to stdout (output.max_bytes)",
             error_type="Function.OutputTooLarge",
         )
-    return format_output(result.stdout, config.output.format, name)
 
 
 def _check_exit_code(exit_code: int | None, config: WrapperConfig, name: str, tail: str) -> None:
@@ -63,14 +72,19 @@ def _check_exit_code(exit_code: int | None, config: WrapperConfig, name: str, ta
     raise ProgramError(message, error_type=entry.error_type or "Function.NonZeroExit", status_code=entry.status_code)
 
 
-def format_output(stdout: bytes, output_format: str, name: str = "program") -> bytes:
-    """Shape stdout per output.format; raise ProgramError (Function.InvalidOutput) when it cannot be."""
+def format_output(stdout: bytes, output_format: str, name: str = "program", *, for_http: bool = False) -> bytes:
+    """Shape stdout per output.format; raise ProgramError (Function.InvalidOutput) when it cannot be.
+
+    for_http: the body for an HTTP caller, who gets text as text and binary as the bytes themselves.
+    """
     if output_format == "raw":
         return stdout
     if output_format == "text":
-        return _json(stdout.decode("utf-8", "replace"))
+        text = stdout.decode("utf-8", "replace")
+        return text.encode("utf-8") if for_http else _json(text)
     if output_format == "base64":
-        return _json(base64.b64encode(stdout).decode("ascii"))
+        # the HTTP answer base64-encodes binary bodies itself: encoding here too would send base64 text
+        return stdout if for_http else _json(base64.b64encode(stdout).decode("ascii"))
     if output_format == "lines":
         lines = stdout.decode("utf-8", "replace").split("\n")
         if lines and lines[-1] == "":
@@ -101,6 +115,11 @@ def format_output(stdout: bytes, output_format: str, name: str = "program") -> b
 def content_type_for(config: WrapperConfig) -> str | None:
     """The Content-Type for HTTP callers: output.content_type, else the format's default."""
     return config.output.content_type or _CONTENT_TYPES.get(config.output.format)
+
+
+def is_binary_output(config: WrapperConfig) -> bool:
+    """True when HTTP callers must get the body base64-encoded whatever its bytes: format base64."""
+    return config.output.format == "base64"
 
 
 def _json(value: Any) -> bytes:

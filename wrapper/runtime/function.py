@@ -21,7 +21,7 @@ from wrapper.mapping.inputs import extract_inputs
 from wrapper.runtime.logs import log_program_line
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
 from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
-from wrapper.mapping.response import build_response, content_type_for
+from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.programs.executable import resolve_executable
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
@@ -52,6 +52,7 @@ class FunctionHandler:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
         self.status_codes = config.http.status_codes.model_dump()
         self.content_type = content_type_for(config)
+        self.binary = is_binary_output(config)
 
     @classmethod
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
@@ -80,16 +81,18 @@ class FunctionHandler:
         if request is None:
             response = self._run(invocation, event, None)
             return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
+        binary = False
         try:
             if self.expected_token is not None:
                 check_bearer(request, self.expected_token)
             response = self._run(invocation, request.view(event), request)
+            binary = self.binary  # the program's own bytes, never the error JSON below
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
             response = error_http_response(exc, self.status_codes)
         if self.config.http.headers:
             response = HttpResponse(response.status_code, {**response.headers, **self.config.http.headers}, response.body)
-        shaped = build_http_event_response(request, response)
+        shaped = build_http_event_response(request, response, binary=binary)
         return json.dumps(shaped).encode(), "application/json"
 
     def describe(self, invocation: Invocation) -> dict[str, Any]:
@@ -133,9 +136,9 @@ class FunctionHandler:
         values = extract_inputs(document, self.config.inputs)
         if self.server is not None:
             return self._forward(invocation, values, request)
-        return self._exec(invocation, values)
+        return self._exec(invocation, values, for_http=request is not None)
 
-    def _exec(self, invocation: Invocation, values: dict[str, Any]) -> HttpResponse:
+    def _exec(self, invocation: Invocation, values: dict[str, Any], *, for_http: bool) -> HttpResponse:
         config = self.config
         scratch = tempfile.mkdtemp(prefix="wrapper-", dir=config.scratch.dir)
         try:
@@ -161,7 +164,7 @@ class FunctionHandler:
                 stderr_tail_bytes=config.stderr_tail_bytes,
                 on_stderr_line=log_program_line,
             )
-            body = build_response(result, config)
+            body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
                 _remove_scratch(scratch)
@@ -199,7 +202,8 @@ class FunctionHandler:
             stderr_tail=b"",
             duration_s=time.monotonic() - started,
         )
-        return HttpResponse(200, {"content-type": content_type}, build_response(result, self.config))
+        body = build_response(result, self.config, for_http=request is not None)
+        return HttpResponse(200, {"content-type": content_type}, body)
 
     def _time_left_s(self, invocation: Invocation) -> float:
         left_s = invocation.deadline_ms / 1000 - time.time() - self.config.deadline_margin_s
