@@ -234,6 +234,25 @@ def test_invalid_client_context_is_400(emulator):
     assert answer.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
 
 
+@pytest.mark.parametrize("payload", [b"not json", b'{"a": 1', b"\xff\xfe{}", b"{} {}"],
+                         ids=["word", "truncated", "not-utf8", "two-documents"])
+def test_payload_that_is_not_json_is_400_and_never_queued(emulator, payload):
+    answer = invoke(emulator.url, payload, {})
+    assert answer.status_code == 400
+    assert answer.headers["x-amzn-ErrorType"] == "InvalidRequestContentException"
+    assert answer.json()["message"].startswith("Could not parse request body into json")
+    assert emulator.stats.invocations == 0
+
+
+@pytest.mark.parametrize("payload", [b"", b"[1, 2]", b'"text"', b"null", b"3"])
+def test_empty_and_any_json_payload_is_accepted(emulator, runtime, payload):
+    caller = background(invoke, emulator.url, payload, {})
+    event = runtime.next()
+    assert event.body == payload
+    runtime.respond(event.headers["lambda-runtime-aws-request-id"], b"{}")
+    assert caller.result().status_code == 200
+
+
 def test_in_process_invoke_shares_the_queue(emulator, runtime):
     caller = background(emulator.invoke, b'{"x": 1}', cognito_identity='{"id": "c"}')
     event = runtime.next()

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from wrapper import protocol
 from wrapper.emulator import function_url
 from wrapper.emulator.faults import Endpoint, Fault, Faults, fault_body
-from wrapper.emulator.results import invoke_result, posted_error, rejected_post, response_too_large
+from wrapper.emulator.results import invoke_result, payload_problem, posted_error, rejected_post, response_too_large
 from wrapper.emulator.runtimes import RuntimeHook
 from wrapper.emulator.state import Invocations, Outcome, Stats
 from wrapper.emulator.bodies import BadRequest, read_body
@@ -228,6 +228,9 @@ class Handler(BaseHTTPRequestHandler):
             except (binascii.Error, ValueError):
                 return self._send_api_error(400, "InvalidRequestContentException",
                                             "Client context must be a valid Base64-encoded JSON object.")
+        problem = payload_problem(body)
+        if problem is not None:
+            return self._send_api_error(400, "InvalidRequestContentException", problem)
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return self._send(204, b"", [])

@@ -44,6 +44,20 @@ def invoke_result(record: Record) -> InvokeResult:
     return InvokeResult(200, outcome.body, error, headers, record.request_id)
 
 
+def payload_problem(payload: bytes) -> str | None:
+    """Why Lambda's invoke API would refuse this payload (400 InvalidRequestContentException), or None.
+
+    The payload must be JSON; an empty one is accepted, as the AWS CLI sends none by default.
+    """
+    if not payload:
+        return None
+    try:
+        json.loads(payload)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError included
+        return f"Could not parse request body into json: Could not parse payload into json: {exc}"
+    return None
+
+
 def posted_error(body: bytes, header_type: str | None) -> Outcome:
     """A runtime's /error or /init/error post as the caller sees it.
 
