@@ -20,6 +20,7 @@ from wrapper.config.schema import (
 from wrapper.errors import Problem
 from wrapper.mapping.template import names_in
 from wrapper.config.yamlpos import Loc, problem_at
+from wrapper.config.metrics import check_metrics
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -37,6 +38,7 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     found += _check_mode(config)
     found += _check_inputs(config.inputs)
     found += _check_references(config)
+    found += check_metrics(config)
     return [problem_at(node, loc, reason, file) for loc, reason in found]
 
 

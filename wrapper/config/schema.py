@@ -36,6 +36,7 @@ from wrapper.config.parts import (
     Word,
 )
 from wrapper.config.compiled import expand_config_dir
+from wrapper.config.metrics import MetricsConfig
 from wrapper.errors import ConfigError, Problem
 from wrapper.programs.executable import resolve_executable  # noqa: F401 - part of this module's API
 from wrapper.protocol import ERROR_TYPE_PATTERN
@@ -44,7 +45,7 @@ from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 __all__ = [
     "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
     "FileArgConfig", "FileConfig", "FlagArgConfig", "HttpConfig", "InputConfig", "OutputConfig", "PayloadConfig",
-    "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig", "StdinConfig",
+    "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig", "StdinConfig",
     "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig", "load_config",
     "resolve_executable",
 ]
@@ -279,6 +280,11 @@ class WrapperConfig(BaseConfig):
     server: ServerConfig | None = Field(None, description="Required when mode is server, forbidden otherwise.")
     http: HttpConfig = Field(default_factory=HttpConfig, description="How HTTP events are answered.")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Authorization of HTTP callers.")
+    metrics: MetricsConfig | None = Field(
+        None,
+        description="CloudWatch metrics: one Embedded Metric Format record per invocation in the log stream; off "
+        "when absent.",
+    )
 
 
 def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:

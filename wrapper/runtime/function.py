@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from wrapper.config.schema import WrapperConfig
+    from wrapper.metrics.emf import Observation
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ class FunctionHandler:
         self.status_codes = config.http.status_codes.model_dump()
         self.content_type = content_type_for(config)
         self.binary = is_binary_output(config)
+        self.metrics = None
+        if config.metrics is not None:
+            from wrapper.metrics.recorder import MetricsRecorder  # only when asked: nothing more at cold start
+
+            self.metrics = MetricsRecorder.for_environment(config.metrics, base_env, secret=self.expected_token)
 
     @classmethod
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
@@ -77,18 +83,34 @@ class FunctionHandler:
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
         """Return (body, content type) for one invocation, or raise InvocationError."""
+        if self.metrics is None:
+            return self._answer(invocation, None)
+        seen = self.metrics.observe()
+        try:
+            return self._answer(invocation, seen)
+        except Exception as exc:
+            seen.error_type = getattr(exc, "error_type", "Runtime.InternalError")
+            raise
+        finally:
+            self.metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+
+    def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str]:
         event, request = self._decode(invocation)
+        if seen is not None:
+            seen.http = request is not None
         if request is None:
-            response = self._run(invocation, event, None)
+            response = self._run(invocation, event, None, seen)
             return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
         binary = False
         try:
             if self.expected_token is not None:
                 check_bearer(request, self.expected_token)
-            response = self._run(invocation, request.view(event), request)
+            response = self._run(invocation, request.view(event), request, seen)
             binary = self.binary  # the program's own bytes, never the error JSON below
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
+            if seen is not None:
+                seen.error_type = exc.error_type
             response = error_http_response(exc, self.status_codes)
         if self.config.http.headers:
             response = HttpResponse(response.status_code, {**response.headers, **self.config.http.headers}, response.body)
@@ -99,6 +121,15 @@ class FunctionHandler:
         """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
         event, request = self._decode(invocation)
         values = extract_inputs(request.view(event) if request else event, self.config.inputs)
+        described = self._describe_run(invocation, values, request)
+        if self.config.metrics is not None:
+            from wrapper.metrics.describe import describe_metrics
+
+            secret = self.expected_token
+            described["metrics"] = describe_metrics(self.config.metrics, values, http=request is not None, secret=secret)
+        return described
+
+    def _describe_run(self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None) -> dict[str, Any]:
         if self.config.mode == "server":
             method, target, headers, body = build_server_request(
                 self.config, values, event_body=invocation.body, http_request=request
@@ -132,13 +163,19 @@ class FunctionHandler:
             raise InvalidEventError("Event is nested too deeply") from None
         return event, parse_http_event(event)
 
-    def _run(self, invocation: Invocation, document: Any, request: HttpRequest | None) -> HttpResponse:
+    def _run(
+        self, invocation: Invocation, document: Any, request: HttpRequest | None, seen: Observation | None
+    ) -> HttpResponse:
         values = extract_inputs(document, self.config.inputs)
+        if seen is not None:
+            seen.values = values
         if self.server is not None:
-            return self._forward(invocation, values, request)
-        return self._exec(invocation, values, for_http=request is not None)
+            return self._forward(invocation, values, request, seen)
+        return self._exec(invocation, values, seen, for_http=request is not None)
 
-    def _exec(self, invocation: Invocation, values: dict[str, Any], *, for_http: bool) -> HttpResponse:
+    def _exec(
+        self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
+    ) -> HttpResponse:
         config = self.config
         scratch = tempfile.mkdtemp(prefix="wrapper-", dir=config.scratch.dir)
         try:
@@ -164,13 +201,17 @@ class FunctionHandler:
                 stderr_tail_bytes=config.stderr_tail_bytes,
                 on_stderr_line=log_program_line,
             )
+            if seen is not None:
+                seen.ran(result)
             body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
                 _remove_scratch(scratch)
         return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
 
-    def _forward(self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None) -> HttpResponse:
+    def _forward(
+        self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None, seen: Observation | None
+    ) -> HttpResponse:
         server_config = self.config.server
         method, target, headers, body = build_server_request(
             self.config, values, event_body=invocation.body, http_request=request
@@ -185,6 +226,8 @@ class FunctionHandler:
             headers[name] = f"{min(timeout_s, caller_s):.3f}"
         started = time.monotonic()
         upstream = self.server.request(method, target, headers=headers, body=body, timeout_s=timeout_s)
+        if seen is not None:
+            seen.output = upstream.body
         content_type = self.content_type or upstream.headers.get("content-type") or DEFAULT_CONTENT_TYPE
         if not _status_in(upstream.status_code, server_config.success_status):
             if request is not None and server_config.pass_status:

@@ -1,0 +1,115 @@
+"""Writes each invocation's EMF record to stdout, where Lambda sends it to CloudWatch Logs as its own log event.
+
+The record is a bare JSON object on one line, in both log formats: CloudWatch only extracts metrics from an event
+that is exactly one JSON object, and with AWS_LAMBDA_LOG_FORMAT=JSON Lambda passes a line that already is JSON
+through as it is (it does not wrap it a second time). In that format the record also carries `timestamp` (RFC 3339)
+and `level`, the lowest level the function's log-level filter keeps, so AWS_LAMBDA_LOG_LEVEL=WARN does not drop
+metrics: Lambda counts a line without a valid level and timestamp as INFO. Metrics never change an answer: a record
+that cannot be built or written is a warning in the log, and the invocation's result stands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+from wrapper.metrics.emf import Observation, build_record, choose_series, dimension_values, invocation_values, wanted
+
+logger = logging.getLogger(__name__)
+
+
+class MetricsRecorder:
+    """One per function: starts an Observation per invocation and writes its record when the invocation ends."""
+
+    def __init__(
+        self,
+        metrics: Any,
+        *,
+        log_format: str = "text",
+        level_name: str = "INFO",
+        secret: str | None = None,
+        fd: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.json_format = log_format == "json"
+        self.level_name = level_name
+        self.secret = secret  # the bearer token: never a dimension value
+        self.fd = fd  # stdout: Lambda sends it to CloudWatch Logs
+        self.clock = clock
+        self._lock = threading.Lock()  # concurrent loops: one whole line at a time
+
+    @classmethod
+    def for_environment(cls, metrics: Any, env: dict[str, str], *, secret: str | None = None) -> MetricsRecorder:
+        """A recorder that fits the function's log settings (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL)."""
+        from wrapper.runtime.logs import LEVEL_NAMES, parse_level
+
+        log_format = "json" if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "text"
+        level_name = LEVEL_NAMES[parse_level(env.get("AWS_LAMBDA_LOG_LEVEL"))]
+        return cls(metrics, log_format=log_format, level_name=level_name, secret=secret)
+
+    def observe(self) -> Observation:
+        """A fresh observation for an invocation starting now."""
+        return Observation(self.clock() * 1000)
+
+    def record(self, observation: Observation, request_id: str) -> None:
+        """Write the invocation's record; log (never raise) when that fails."""
+        try:
+            if wanted(self.metrics, observation):
+                self._write(self.build(observation, request_id))
+        except Exception as exc:  # a metrics failure must never change the invocation's answer
+            logger.warning("Metrics record not written: %s: %s", type(exc).__name__, exc)
+
+    def build(self, observation: Observation, request_id: str) -> dict[str, Any] | None:
+        """The record for a finished invocation (None when it holds no metric), logging series left out of it."""
+        metrics = self.metrics
+        series = []
+        if metrics.prometheus and observation.output is not None and observation.error_type is None:
+            families = self._exposition(observation.output)
+            if families is not None:
+                series = choose_series(metrics, families, secret=self.secret)
+        for item in series:
+            if item.absent:
+                logger.debug("Metric left out: %s", item.problem)
+        record, problems = build_record(
+            metrics,
+            dimension_values(metrics, observation.values, secret=self.secret),
+            invocation_values(metrics, observation, self.clock() * 1000),
+            series,
+            error_type=observation.error_type,
+            timestamp_ms=int(observation.started_ms),
+            request_id=request_id,
+        )
+        for problem in problems:
+            logger.warning("Metric left out: %s", problem)
+        return record if record["_aws"]["CloudWatchMetrics"] else None
+
+    def _exposition(self, output: bytes) -> dict[str, Any] | None:
+        from wrapper.mapping.exposition import parse_exposition
+
+        try:
+            return parse_exposition(output.decode("utf-8", "replace"))["metrics"]
+        except ValueError as exc:
+            logger.warning("Metrics: the output is not Prometheus text: %s", exc)
+            return None
+
+    def _write(self, record: dict[str, Any] | None) -> None:
+        if record is None:
+            return
+        if self.json_format:
+            millis = record["_aws"]["Timestamp"]
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+            record = {"timestamp": stamp, "level": self.level_name, **record}
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"  # NaN would be invalid EMF
+        data = memoryview(line.encode())
+        # straight to the descriptor: a failed write leaves nothing behind in a buffer to fail again later
+        with self._lock:
+            while data:
+                data = data[os.write(self.fd, data) :]
