@@ -112,6 +112,7 @@ def test_prometheus_samples_become_metrics_with_their_units_and_nan_is_left_out(
             {"series": "probe_http_duration_seconds", "match": {"phase": "connect"}, "name": "connect_seconds",
              "unit": "Seconds"},
             {"series": "probe_ssl_earliest_cert_expiry", "unit": "Seconds"},
+            {"series": "probe_http_status_code"},
         ],
     )
     observation = Observation(1_000_000.0)
@@ -119,6 +120,7 @@ def test_prometheus_samples_become_metrics_with_their_units_and_nan_is_left_out(
     record, problems = record_for(metrics, observation, output=PROBE_OUTPUT)
     assert_valid_emf(record)
     assert record["probe_success"] == 1 and record["probe_duration_seconds"] == 0.0021543
+    assert json.dumps([record["probe_success"], record["probe_http_status_code"]]) == "[1, 200]"  # not 1.0
     assert record["connect_seconds"] == 0.000187
     assert "probe_ssl_earliest_cert_expiry" not in record
     assert problems == ["probe_ssl_earliest_cert_expiry: value NaN is not a finite number"]
@@ -187,7 +189,14 @@ def test_dimension_values_carry_no_credentials_query_or_unprintable_text(raw, ke
 def test_a_dimension_value_holding_the_bearer_token_is_redacted():
     token = "tok-0123456789abcdef0123456789abcdef"
     assert dimension_value(f"https://example.com/{token}", secret=token) == "redacted"
+    assert dimension_value(token, secret=token) == "redacted"
     assert dimension_value("https://example.com/", secret=token) == "https://example.com/"
+
+
+def test_a_short_token_is_redacted_only_as_the_whole_value():
+    # found by running the example with WRAPPER_BEARER_TOKEN=x: every module name holding an x was redacted
+    assert dimension_value("http_2xx", secret="x") == "http_2xx"
+    assert dimension_value("x", secret="x") == "redacted"
 
 
 def test_literal_and_input_dimensions_and_a_null_input():

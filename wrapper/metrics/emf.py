@@ -26,6 +26,7 @@ MAX_DIMENSIONS = 30  # keys in one DimensionSet
 MAX_DIMENSION_VALUE = 1024  # characters of a dimension's value
 NO_VALUE = "none"  # the dimension value of a null input: a dimension must always be a non-blank string
 REDACTED = "redacted"
+MIN_SECRET_SEARCHED = 8  # a shorter token is only redacted as the whole value: "x" must not redact "http_2xx"
 # members of the record's root that are neither metrics nor configured dimensions
 RESERVED_MEMBERS = ("_aws", "requestId", "timestamp", "level", "ErrorType")
 INVOCATION_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -104,7 +105,7 @@ def dimension_value(raw: Any, *, keep_query: bool = False, secret: str | None = 
     if not keep_query:
         cut = min((i for i in (text.find("?"), text.find("#")) if i >= 0), default=len(text))
         text = text[:cut]
-    if secret and secret in text:
+    if secret and (secret == text or (len(secret) >= MIN_SECRET_SEARCHED and secret in text)):
         return REDACTED
     text = "".join(c if " " <= c <= "~" else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
     text = text[:MAX_DIMENSION_VALUE]
@@ -161,6 +162,8 @@ def choose_series(metrics: Any, families: dict[str, Any] | None, *, secret: str 
             chosen.append(Series(name, spec.unit, None, {}, f"{spec.series}: no label {', '.join(missing)}"))
             continue
         labels = {label: dimension_value(sample["labels"][label], secret=secret) for label in spec.dimensions}
+        if float(value).is_integer() and abs(value) < 2**53:
+            value = int(value)  # 1, not 1.0: the same number, as Prometheus wrote it
         chosen.append(Series(name, spec.unit, value, labels, None))
     return chosen
 
