@@ -116,16 +116,31 @@ def test_an_http_invocation_writes_nothing_when_only_direct_ones_emit(pipe):
     assert pipe.text() == ""
 
 
-def test_output_that_is_not_prometheus_text_leaves_the_invocation_metrics_in_place(pipe, caplog):
+@pytest.mark.parametrize(
+    "output, logged",
+    [(b"probe_success one\n", "Metrics: the output is not Prometheus text: line 1: invalid value 'one'"),
+     (b"<html>not metrics</html>\n", "Metric left out: probe_success: not in the output")],
+)
+def test_output_without_the_sample_leaves_the_invocation_metrics_in_place(pipe, caplog, output, logged):
     metrics, _ = recorder(pipe.write_fd, invocation=["outcome"], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
-    seen.output = b"<html>not metrics</html>\n"
-    with caplog.at_level(logging.WARNING, logger="wrapper.metrics"):
+    seen.output = output
+    with caplog.at_level(logging.DEBUG, logger="wrapper.metrics"):
         metrics.record(seen, "req-5")
     record = json.loads(pipe.text())
     assert_valid_emf(record)
     assert record["Success"] == 1 and "probe_success" not in record
-    assert "the output is not Prometheus text" in caplog.text
+    assert logged in caplog.text
+
+
+def test_only_the_chosen_samples_lines_are_read(pipe, caplog):
+    # a malformed line elsewhere in the output is not the metrics' business (the answer goes out as it is)
+    metrics, _ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
+    seen = metrics.observe()
+    seen.output = b"# TYPE x gauge\nx{broken 1\nprobe_success_total 7\n  probe_success 0\r\n"
+    with caplog.at_level(logging.WARNING, logger="wrapper.metrics"):
+        metrics.record(seen, "req-7")
+    assert json.loads(pipe.text())["probe_success"] == 0 and caplog.text == ""
 
 
 def test_a_record_without_any_metric_is_not_written(pipe, caplog):

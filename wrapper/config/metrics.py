@@ -118,7 +118,7 @@ class MetricsConfig(BaseConfig):
         "`aws lambda invoke`); `http` (Function URL, API Gateway, ALB).",
     )
     invocation: list[InvocationMetric] = Field(
-        default_factory=lambda: ["duration", "outcome", "exit_status", "output_bytes"],
+        default_factory=lambda: list(INVOCATION_METRICS),  # type: ignore[arg-type]  # every kind, in order
         description="Per-invocation metrics: `duration` (Duration, ms), `outcome` (Success and Error, 0 or 1; on "
         "errors also by ErrorType), `exit_status` (ExitStatus; exec mode; 128+N for signal N), `output_bytes` "
         "(OutputBytes: stdout or the server's answer).",
@@ -155,8 +155,8 @@ def check_metrics(config: Any) -> list[tuple[tuple[int | str, ...], str]]:
         if isinstance(source, InputDimensionConfig) and source.input not in config.inputs:
             found.append((("metrics", "dimensions", name, "input"), f"{source.input!r} is not a declared input"))
     if metrics.prometheus and config.mode != "server" and config.output.format != "prometheus_json":
-        found.append((("metrics", "prometheus"), "needs Prometheus text output: mode server, or output.format "
-                                                 "prometheus_json"))
+        reason = "needs Prometheus text output: mode server, or output.format prometheus_json"
+        found.append((("metrics", "prometheus"), reason))
     # every metric and dimension is a member of the record's root: one name, one member
     members: dict[str, str] = {name: "a reserved member of the record" for name in RESERVED_MEMBERS}
     for kind in metrics.invocation:

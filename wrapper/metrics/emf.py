@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+
 TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
@@ -40,7 +41,7 @@ INVOCATION_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
 class Observation:
     """What one invocation did, as far as metrics care; filled in by the handler while it runs."""
 
-    __slots__ = ("started_ms", "http", "values", "error_type", "exit_status", "output")
+    __slots__ = ("started_ms", "http", "values", "error_type", "exit_status", "output")  # noqa: RUF023
 
     def __init__(self, started_ms: float, *, http: bool = False) -> None:
         self.started_ms = started_ms  # epoch ms when the invocation began: the record's timestamp
@@ -63,7 +64,7 @@ class Series:
     probe_http_status_code, its tcp module does not); other problems point at the config.
     """
 
-    __slots__ = ("name", "unit", "value", "labels", "problem", "absent")
+    __slots__ = ("name", "unit", "value", "labels", "problem", "absent")  # noqa: RUF023
 
     def __init__(self, name: str, unit: str, value: float | None, labels: dict[str, str], problem: str | None,
                  *, absent: bool = False) -> None:
