@@ -25,7 +25,7 @@ def scheduled_probe(deployed, target: str, module: str = "http_2xx") -> tuple[di
     return records[0], result.body.decode()
 
 
-def test_a_scheduled_probe_of_a_live_target_emits_probe_success_1_with_target_and_module(deployed, targets):  # noqa: F811
+def test_a_scheduled_probe_of_a_live_target_emits_probe_success_1_with_its_dimensions(deployed, targets):  # noqa: F811
     record, answer = scheduled_probe(deployed, targets.ok_url)
     assert answer.startswith("# HELP ")  # the answer is the exporter's, unchanged
     assert record["probe_success"] == 1 and record["probe_http_status_code"] == 200
@@ -37,7 +37,7 @@ def test_a_scheduled_probe_of_a_live_target_emits_probe_success_1_with_target_an
     assert {"Name": "probe_duration_seconds", "Unit": "Seconds"} in directive["Metrics"]
 
 
-def test_a_scheduled_probe_of_a_dead_target_emits_probe_success_0_with_target_and_module(deployed, targets):  # noqa: F811
+def test_a_scheduled_probe_of_a_dead_target_emits_probe_success_0_with_its_dimensions(deployed, targets):  # noqa: F811
     record, _ = scheduled_probe(deployed, targets.closed)
     assert record["probe_success"] == 0
     assert record["target"] == targets.closed and record["module"] == "http_2xx"

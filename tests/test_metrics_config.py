@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -70,9 +71,12 @@ def test_every_form_parses(tmp_path):
         ("metrics: {namespace: Echo, unknown: 1}", "metrics.unknown: unknown key"),
         ("metrics: {namespace: Echo, dimensions: {target: {input: nope}}}",
          "metrics.dimensions.target.input: 'nope' is not a declared input"),
-        ("metrics: {namespace: Echo, dimensions: {target: {value: target}}}", "metrics.dimensions.target.value: unknown key"),
-        ("metrics: {namespace: Echo, dimensions: {Duration: x}}", "metrics.dimensions.Duration: 'Duration' is also a metric of metrics.invocation (duration)"),
-        ("metrics: {namespace: Echo, dimensions: {requestId: x}}", "metrics.dimensions.requestId: 'requestId' is also a reserved member"),
+        ("metrics: {namespace: Echo, dimensions: {target: {value: target}}}",
+         "metrics.dimensions.target.value: unknown key"),
+        ("metrics: {namespace: Echo, dimensions: {Duration: x}}",
+         "metrics.dimensions.Duration: 'Duration' is also a metric of metrics.invocation (duration)"),
+        ("metrics: {namespace: Echo, dimensions: {requestId: x}}",
+         "metrics.dimensions.requestId: 'requestId' is also a reserved member"),
         ("metrics: {namespace: Echo, invocation: [duration, duration]}", "metrics.invocation: lists a metric twice"),
         ("metrics: {namespace: Echo, invocation: [cpu]}", "metrics.invocation[0]: Input should be 'duration'"),
         ("metrics: {namespace: Echo, invocation: []}", "metrics: no metric chosen"),
@@ -92,16 +96,17 @@ def test_mistakes_are_config_errors_with_their_place(tmp_path, text, expected):
     [
         ({"series": "probe success"}, "metrics.prometheus[0].series: String should match pattern"),
         ({"series": "probe_success", "unit": "Hours"}, "metrics.prometheus[0].unit: Input should be 'Seconds'"),
-        ({"series": "probe_success", "match": {"bad-label": "x"}}, "metrics.prometheus[0].match.bad-label: key: 'bad-label' is not a Prometheus label name"),
-        ({"series": "probe_success", "name": "Success"}, "metrics.prometheus[0].name: 'Success' is also a metric of metrics.invocation (outcome)"),
+        ({"series": "probe_success", "match": {"bad-label": "x"}},
+         "metrics.prometheus[0].match.bad-label: key: 'bad-label' is not a Prometheus label name"),
+        ({"series": "probe_success", "name": "Success"},
+         "metrics.prometheus[0].name: 'Success' is also a metric of metrics.invocation (outcome)"),
         ({"series": "probe_success", "dimensions": ["target"]},
          "metrics.prometheus[0].dimensions: label 'target' clashes with a dimension"),
     ],
 )
 def test_series_mistakes_are_config_errors(tmp_path, series, expected):
-    import json
-
-    text = f"metrics: {{namespace: Blackbox, dimensions: {{target: {{input: target}}}}, prometheus: [{json.dumps(series)}]}}"
+    block = {"namespace": "Blackbox", "dimensions": {"target": {"input": "target"}}, "prometheus": [series]}
+    text = f"metrics: {json.dumps(block)}"  # JSON is YAML
     found = reasons(tmp_path, text, base=SERVER)
     assert any(reason.startswith(expected) for reason in found), found
 

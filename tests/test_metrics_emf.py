@@ -147,7 +147,8 @@ def test_a_label_dimension_gets_a_directive_of_its_own():
 @pytest.mark.parametrize(
     "series, problem",
     [
-        ({"series": "probe_http_duration_seconds"}, "probe_http_duration_seconds: 3 samples match (narrow it with match)"),
+        ({"series": "probe_http_duration_seconds"},
+         "probe_http_duration_seconds: 3 samples match (narrow it with match)"),
         ({"series": "probe_icmp_reply_hop_limit"}, None),  # absent: normal for some modules, no warning
         ({"series": "probe_success", "dimensions": ["instance"]}, "probe_success: no label instance"),
     ],

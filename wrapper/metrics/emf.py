@@ -3,7 +3,8 @@
     {"_aws": {"Timestamp": <ms>, "CloudWatchMetrics": [
         {"Namespace": "...", "Dimensions": [["target", "module"]], "Metrics": [{"Name": "Duration", "Unit": "..."}]},
         {"Namespace": "...", "Dimensions": [["target", "module", "ErrorType"]], "Metrics": [{"Name": "Error", ...}]}]},
-     "target": "https://example.com", "module": "http_2xx", "Duration": 12.5, "Error": 1, "ErrorType": "Function.Timeout",
+     "target": "https://example.com", "module": "http_2xx", "Duration": 12.5, "Error": 1,
+     "ErrorType": "Function.Timeout",
      "requestId": "..."}
 
 Every dimension and metric is a member of the root, as the specification requires; metrics that share a set of

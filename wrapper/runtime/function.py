@@ -87,12 +87,13 @@ class FunctionHandler:
             return self._answer(invocation, None)
         seen = self.metrics.observe()
         try:
-            return self._answer(invocation, seen)
+            answer = self._answer(invocation, seen)
         except Exception as exc:
             seen.error_type = getattr(exc, "error_type", "Runtime.InternalError")
+            self.metrics.record(seen, invocation.request_id)
             raise
-        finally:
-            self.metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+        self.metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+        return answer
 
     def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str]:
         event, request = self._decode(invocation)
@@ -125,11 +126,13 @@ class FunctionHandler:
         if self.config.metrics is not None:
             from wrapper.metrics.describe import describe_metrics
 
-            secret = self.expected_token
-            described["metrics"] = describe_metrics(self.config.metrics, values, http=request is not None, secret=secret)
+            http = request is not None
+            described["metrics"] = describe_metrics(self.config.metrics, values, http=http, secret=self.expected_token)
         return described
 
-    def _describe_run(self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None) -> dict[str, Any]:
+    def _describe_run(
+        self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None
+    ) -> dict[str, Any]:
         if self.config.mode == "server":
             method, target, headers, body = build_server_request(
                 self.config, values, event_body=invocation.body, http_request=request
