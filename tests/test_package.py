@@ -9,7 +9,6 @@ import platform
 import stat
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from wrapper.errors import ConfigError
 from wrapper.packaging.build import BOOTSTRAP, VENDOR_DIR, package
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import write_zip
-from wrapper.packaging.checks import elf_machine
+from wrapper.packaging.checks import UNZIPPED_LIMIT_BYTES
+from wrapper.packaging.elf import elf_machine
 from wrapper.packaging.sam import FunctionSpec, function_name, render_deploy_script, render_template
 from wrapper.packaging.target import resolve_target
-from wrapper.packaging.vendor import DEPENDENCIES
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO = ROOT / "configs" / "echo.yaml"
@@ -40,16 +39,10 @@ LAMBDA_RUNTIME_ARGS = [f"/var/lang/bin/python{PYTHON}", "/var/runtime/bootstrap.
 
 
 @pytest.fixture(scope="session")
-def deps_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One pip download per session, shared by every package() call."""
-    return tmp_path_factory.mktemp("deps-cache")
-
-
-@pytest.fixture(scope="session")
-def echo_out(tmp_path_factory: pytest.TempPathFactory, deps_cache: Path) -> Path:
+def echo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """configs/echo.yaml packaged for this machine's architecture and Python."""
     out = tmp_path_factory.mktemp("echo") / "out"
-    package(ECHO, out, arch=ARCH, python_version=PYTHON, deps_cache=deps_cache)
+    package(ECHO, out, arch=ARCH, python_version=PYTHON)
     return out
 
 
@@ -153,13 +146,13 @@ timeout_s: 10
 UPPER_SH = b'#!/bin/sh\ntr a-z A-Z\ncat "$LAMBDA_TASK_ROOT/$1"\n'
 
 
-def test_program_in_project_tree_is_shipped_executable_and_runs(deps_cache, bare_python, tmp_path, monkeypatch, capsys):
+def test_program_in_project_tree_is_shipped_executable_and_runs(bare_python, tmp_path, monkeypatch, capsys):
     # mode 0644 on purpose: a checkout that lost the x bit still gives a runnable zip
     config = write_project(
         tmp_path / "project", UPPER_CONFIG, {"bin/upper.sh": (UPPER_SH, 0o644), "suffix.txt": (b"!", 0o644)}
     )
     out = tmp_path / "out"
-    package(config, out, arch=ARCH, python_version=PYTHON, deps_cache=deps_cache)
+    package(config, out, arch=ARCH, python_version=PYTHON)
     assert "Shipping 'suffix.txt' (named in args[0])" in capsys.readouterr().err
     task_root = unpack(out / "function.zip", tmp_path / "task")
     assert stat.S_IMODE((task_root / "bin" / "upper.sh").stat().st_mode) == 0o755
@@ -176,21 +169,16 @@ def test_zip_layout(echo_out):
         bootstrap = archive.read(BOOTSTRAP).decode()
     assert stat.S_IMODE(infos[BOOTSTRAP].external_attr >> 16) == 0o755
     assert stat.S_IMODE(infos["echo.yaml"].external_attr >> 16) == 0o644
-    assert f'PYTHONPATH="$here/{VENDOR_DIR}"' in bootstrap and "-m wrapper run" in bootstrap
-    for module in (
-        "wrapper/__init__.py",
-        "wrapper/cli/main.py",
-        "pydantic/__init__.py",
-        "pydantic_core/__init__.py",
-        "yaml/__init__.py",
-        "requests/__init__.py",
-        "jmespath/__init__.py",
-    ):
+    assert f'PYTHONPATH="$here/{VENDOR_DIR}"' in bootstrap and "-m wrapper run --compiled-only" in bootstrap
+    assert 'export PATH="$here/bin:$PATH"' not in bootstrap  # nothing bundled
+    assert "echo.compiled.json" in infos
+    for module in ("wrapper/__init__.py", "wrapper/cli/main.py", "wrapper/runtime/loop.py"):
         assert f"{VENDOR_DIR}/{module}" in infos, module
-    assert any(
-        name.startswith(f"{VENDOR_DIR}/pydantic_core/_pydantic_core.") and name.endswith(".so") for name in infos
-    )
-    assert not any(name.startswith(f"{VENDOR_DIR}/bin/") for name in infos)  # console scripts with a local #!
+    # only what the run path imports: no other distribution, no packaging-side module of wrapper
+    tops = {name.split("/")[1] for name in infos if name.startswith(f"{VENDOR_DIR}/")}
+    assert tops == {"wrapper"}
+    for module in ("wrapper/config/schema.py", "wrapper/packaging/build.py", "wrapper/emulator/core.py"):
+        assert f"{VENDOR_DIR}/{module}" not in infos, module
 
 
 def test_bootstrap_ignores_lambda_arguments_and_needs_no_site_packages(echo_out, bare_python, tmp_path):
@@ -251,40 +239,15 @@ def test_image_context(echo_out, tmp_path):
         "/usr/local/bin/aws-lambda-rie" in entry.read_text()
         and 'if [ -z "${AWS_LAMBDA_RUNTIME_API}" ]' in entry.read_text()
     )
-    assert (image / "task" / "echo.yaml").read_bytes() == ECHO.read_bytes()
-    pins = (image / "requirements.txt").read_text()
-    assert "pydantic==" in pins and "PyYAML==" in pins
-
-    # the hand-built wheel installs with pip and imports, offline
-    wheels = list(image.glob("wrapper-*-py3-none-any.whl"))
-    assert len(wheels) == 1
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--disable-pip-version-check",
-            "--target",
-            str(site),
-            str(wheels[0]),
-        ],
-        env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"},
-        check=True,
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", "import wrapper.cli.main, wrapper.runtime.loop; print(wrapper.__file__)"],
-        env={**os.environ, "PYTHONPATH": str(site)},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.startswith(str(site))
+    # the zip's own tree: the image runs exactly what the zip runs
+    with zipfile.ZipFile(echo_out / "function.zip") as archive:
+        zipped = {info.filename: archive.read(info) for info in archive.infolist()}
+    task = image / "task"
+    in_image = {p.relative_to(task).as_posix(): p.read_bytes() for p in task.rglob("*") if p.is_file()}
+    assert in_image == zipped
+    assert os.access(task / BOOTSTRAP, os.X_OK)
+    assert "exec /var/task/bootstrap" in entry.read_text()
+    assert not list(image.glob("*.whl")) and not (image / "requirements.txt").exists()
 
 
 def test_deploy_script_is_valid_sh_and_has_every_step(echo_out, tmp_path):
@@ -315,11 +278,6 @@ def test_deploy_script_is_valid_sh_and_has_every_step(echo_out, tmp_path):
     assert usage.returncode == 2 and "./deploy.sh create" in usage.stdout
 
 
-def test_dependencies_match_pyproject():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert sorted(pyproject["project"]["dependencies"]) == sorted(DEPENDENCIES)
-
-
 def test_zip_is_reproducible_and_keeps_modes(tmp_path):
     tree = tmp_path / "tree"
     (tree / "bin").mkdir(parents=True)
@@ -336,7 +294,7 @@ def test_zip_is_reproducible_and_keeps_modes(tmp_path):
     assert modes == {"bin/tool": 0o755, "data.txt": 0o644}
 
 
-def test_include_and_named_files_keep_their_paths(deps_cache, tmp_path):
+def test_include_and_named_files_keep_their_paths(tmp_path):
     config = write_project(
         tmp_path / "project",
         "command: [tool, --config.file=conf/modules.yml, /var/task/extra.txt]\n",
@@ -349,7 +307,7 @@ def test_include_and_named_files_keep_their_paths(deps_cache, tmp_path):
         },
     )
     out = tmp_path / "out"
-    package(config, out, arch=ARCH, python_version=PYTHON, include=["data"], deps_cache=deps_cache)
+    package(config, out, arch=ARCH, python_version=PYTHON, include=["data"])
     with zipfile.ZipFile(out / "function.zip") as archive:
         names = {
             i.filename: stat.S_IMODE(i.external_attr >> 16)
@@ -365,9 +323,9 @@ def test_include_and_named_files_keep_their_paths(deps_cache, tmp_path):
         "data/a.txt": 0o644,
         "data/sub/run.sh": 0o755,
     }
-    assert sorted(
-        p.relative_to(out / "image" / "task").as_posix() for p in (out / "image" / "task").rglob("*") if p.is_file()
-    ) == sorted(n for n in names if n != "bootstrap")
+    task = out / "image" / "task"
+    in_image = {p.relative_to(task).as_posix() for p in task.rglob("*") if p.is_file()}
+    assert {n for n in in_image if not n.startswith(VENDOR_DIR)} == set(names)
 
 
 # 4. checks: a failed check names the problem and writes nothing
@@ -383,24 +341,22 @@ def test_oversize_program_is_refused_before_anything_is_written(tmp_path):
     assert not out.exists()
 
 
-def test_size_with_dependencies_is_checked_before_the_zip_is_written(deps_cache, tmp_path):
-    """245 MB of program passes alone; with wrapper and its dependencies it is over 250 MB."""
+def test_size_with_wrapper_is_checked_before_the_zip_is_written(tmp_path):
+    """A program 100 kB under the limit passes alone; with wrapper's modules it is over 250 MB."""
     config = write_project(tmp_path / "project", "command: [bin/big]\n", {"bin/big": (b"#!/bin/sh\n", 0o755)})
-    os.truncate(tmp_path / "project" / "bin" / "big", 245 * 1024 * 1024)
+    os.truncate(tmp_path / "project" / "bin" / "big", UNZIPPED_LIMIT_BYTES - 100_000)
     out = tmp_path / "out"
-    with pytest.raises(
-        PackageError, match=r"MB unzipped \(with wrapper and its dependencies\), over Lambda's 250 MB limit"
-    ):
-        package(config, out, arch=ARCH, python_version=PYTHON, deps_cache=deps_cache)
+    with pytest.raises(PackageError, match=r"MB unzipped \(with wrapper\), over Lambda's 250 MB limit"):
+        package(config, out, arch=ARCH, python_version=PYTHON)
     assert not out.exists()
 
 
-def test_zip_over_50_mb_warns_and_deploys_through_s3(deps_cache, tmp_path, capsys):
+def test_zip_over_50_mb_warns_and_deploys_through_s3(tmp_path, capsys):
     config = write_project(
         tmp_path / "project", "command: [cat, blob.bin]\n", {"blob.bin": (os.urandom(51 * 1024 * 1024), 0o644)}
     )
     out = tmp_path / "out"
-    package(config, out, arch=ARCH, python_version=PYTHON, deps_cache=deps_cache)
+    package(config, out, arch=ARCH, python_version=PYTHON)
     captured = capsys.readouterr()
     assert "over the 50 MB limit for direct upload" in captured.err
     script = (out / "deploy.sh").read_text()
@@ -474,9 +430,9 @@ def test_bad_target_is_refused(tmp_path, arch, python, message):
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        (elf_header(62), 62),
-        (elf_header(183), 183),
-        (elf_header(183, big_endian=True), 183),
+        (elf_header(62), "EM_X86_64"),
+        (elf_header(183), "EM_AARCH64"),
+        (elf_header(183, big_endian=True), "EM_AARCH64"),
         (b"#!/bin/sh\necho hi\n", None),
         (b"\x7fEL", None),
     ],
@@ -488,7 +444,7 @@ def test_elf_machine(tmp_path, header, expected):
 
 
 def test_elf_machine_of_this_interpreter():
-    assert elf_machine(Path(os.path.realpath(sys.executable))) == ELF_MACHINE[ARCH]
+    assert elf_machine(Path(os.path.realpath(sys.executable))) == resolve_target(ARCH, None).elf_machine
 
 
 def test_bearer_token_variable_becomes_a_secret_parameter():

@@ -21,11 +21,13 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `wrapper` and `python -m wrapper`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["run"] and len(argv) <= 2 and not any(arg.startswith("-") for arg in argv[1:]):
+    run_args = [arg for arg in argv[1:] if arg != "--compiled-only"]
+    if argv[:1] == ["run"] and len(run_args) <= 1 and not any(arg.startswith("-") for arg in run_args):
         # the bootstrap's path: every cold start, so no argparse (and no other command's imports)
         from types import SimpleNamespace
 
-        return cmd_run(SimpleNamespace(config=argv[1] if len(argv) == 2 else None), os.environ)
+        config = run_args[0] if run_args else None
+        return cmd_run(SimpleNamespace(config=config, compiled_only="--compiled-only" in argv), os.environ)
     # `serve [CONFIG] -- RUNTIME_ARGV...`: split before argparse, which would read the runtime as CONFIG
     runtime_argv: list[str] = []
     if "--" in argv:
@@ -47,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="the Lambda bootstrap: serve the Runtime API loop")
     run.add_argument("config", nargs="?", help="config file (default: $WRAPPER_CONFIG, else $LAMBDA_TASK_ROOT/$_HANDLER)")
+    run.add_argument("--compiled-only", action="store_true",
+                     help="use only CONFIG's compiled form; missing or stale is an init error (packaged functions)")
     run.set_defaults(func=cmd_run)
 
     serve = sub.add_parser("serve", help="local Lambda: Runtime API, invoke endpoint and Function URL on one port")
@@ -80,7 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--python", default=None, help="target Python version for the zip (default: 3.12)")
     package.add_argument("--include", action="append", default=[], metavar="PATH",
                          help="extra file or directory to ship, relative to the config's directory (repeatable)")
-    package.add_argument("--deps-cache", default=None, metavar="DIR", help="reuse downloaded dependencies from DIR")
+    package.add_argument("--bundle", action="store_true",
+                         help="copy command[0] from PATH into the zip's bin/, with the libraries Lambda lacks in lib/")
+    package.add_argument("--bundle-program", action="append", default=[], metavar="NAME",
+                         help="also bundle program NAME from PATH (repeatable)")
+    package.add_argument("--compile-with", default=None, metavar="PYTHON",
+                         help="the target Python that precompiles .pyc files (default: this one, or pythonX.Y on PATH)")
     package.set_defaults(func=cmd_package)
     return parser
 
@@ -114,7 +123,7 @@ def cmd_run(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
 
         if config_path is None:
             raise ConfigError("No config given: pass a path, or set WRAPPER_CONFIG, or set the function's handler")
-        handler = FunctionHandler.load(config_path, base_env=base_env)
+        handler = FunctionHandler.load(config_path, base_env=base_env, compiled_only=args.compiled_only)
         fallback_timeout_s[0] = handler.config.timeout_s
         return handler
 
@@ -232,7 +241,11 @@ def cmd_package(args: argparse.Namespace, environ: os._Environ[str] | dict[str, 
             arch=args.arch,
             python_version=args.python,
             include=args.include,
-            deps_cache=Path(args.deps_cache) if args.deps_cache else None,
+            bundle=args.bundle,
+            bundle_programs=args.bundle_program,
+            search_path=environ.get("PATH", os.defpath),
+            library_path=environ.get("LD_LIBRARY_PATH", ""),
+            compile_with=args.compile_with,
         )
     except WrapperError as exc:
         print(f"wrapper package: {exc}", file=sys.stderr)

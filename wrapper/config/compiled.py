@@ -131,6 +131,23 @@ def load_compiled(config_path: str | os.PathLike[str], source: bytes) -> Any | N
     return _decode(document["config"]) if fresh else None
 
 
+def why_not_compiled(config_path: str | os.PathLike[str], source: bytes) -> str:
+    """Why load_compiled gave None for these YAML bytes, in words for an init error."""
+    name = os.path.basename(_compiled_file(config_path))
+    try:
+        with open(_compiled_file(config_path), "rb") as file:
+            document = json.loads(file.read())
+    except OSError as exc:
+        return f"{name} cannot be read ({exc.strerror or exc})"
+    except ValueError:
+        return f"{name} is not JSON"
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        return f"{name} has another format than this wrapper's ({FORMAT})"
+    if document.get("wrapper") != __version__:
+        return f"{name} was made by wrapper {document.get('wrapper')}, this is wrapper {__version__}"
+    return f"{name} was made from other YAML (the config changed after packaging)"
+
+
 def expand_config_dir(config: Any, config_path: str | os.PathLike[str]) -> Any:
     """Replace `{config_dir}` in command words with the config file's absolute directory."""
     config_dir = os.path.dirname(os.path.abspath(config_path))

@@ -33,6 +33,12 @@ STOP_GRACE_S = 1.0  # SIGTERM → SIGKILL
 INIT_ERROR_GRACE_S = 0.5  # a child that posted /init/error and lingers is killed after this
 POLL_S = 0.05
 REGION = "us-east-1"
+# Lambda's own PATH and LD_LIBRARY_PATH (the AWS base images' Dockerfiles; runtime-and-peers.md §1.4). Locally the
+# runtime also keeps this machine's PATH first (its python3, its programs); /var/task becomes the task root, so a
+# zip's lib/ (`wrapper package --bundle`) loads as it does on Lambda.
+LAMBDA_PATH = ("/var/lang/bin", "/usr/local/bin", "/usr/bin/", "/bin", "/opt/bin")
+LAMBDA_LIBRARY_PATH = ("/var/lang/lib", "/lib64", "/usr/lib64", "/var/runtime", "/var/runtime/lib", "/var/task",
+                       "/var/task/lib", "/opt/lib")
 SIGNAL_NAMES = {signal.SIGKILL: "killed", signal.SIGTERM: "terminated", signal.SIGSEGV: "segmentation fault",
                 signal.SIGABRT: "aborted", signal.SIGINT: "interrupt", signal.SIGHUP: "hangup",
                 signal.SIGBUS: "bus error", signal.SIGPIPE: "broken pipe", signal.SIGQUIT: "quit"}
@@ -62,7 +68,12 @@ def runtime_env(*, api_address: str, function_name: str, memory_mb: int, timeout
                 handler: str | None, max_concurrency: int | None, extra: dict[str, str],
                 parent: dict[str, str]) -> dict[str, str]:
     """The environment Lambda gives a runtime (runtime-and-peers.md §1.4), then `extra` on top."""
-    env = {name: parent[name] for name in ("PATH", "LD_LIBRARY_PATH") if name in parent}
+    env = {
+        "PATH": _join(parent.get("PATH", ""), LAMBDA_PATH),
+        "LD_LIBRARY_PATH": _join(
+            "", [d.replace("/var/task", task_root, 1) for d in LAMBDA_LIBRARY_PATH], parent.get("LD_LIBRARY_PATH", "")
+        ),
+    }
     env["LANG"] = parent.get("LANG", "en_US.UTF-8")
     today = datetime.datetime.now(datetime.UTC).strftime("%Y/%m/%d")
     env.update({
@@ -86,6 +97,15 @@ def runtime_env(*, api_address: str, function_name: str, memory_mb: int, timeout
         env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(max_concurrency)
     env.update(extra)
     return env
+
+
+def _join(first: str, entries: list[str] | tuple[str, ...], last: str = "") -> str:
+    """first's directories, then those of entries and last it lacks, ':'-separated."""
+    joined: list[str] = []
+    for directory in [*first.split(":"), *entries, *last.split(":")]:
+        if directory and os.path.normpath(directory) not in map(os.path.normpath, joined):
+            joined.append(directory)
+    return ":".join(joined)
 
 
 class RuntimeHook(Protocol):

@@ -1,13 +1,14 @@
 """`wrapper package`: one config → a zip for Lambda's managed Python runtime, an image build context, a SAM template.
 
-Everything is checked and built in a temporary directory first (config, program, ELF architecture, Lambda's size
-limits), so a failed check writes nothing into the output directory. Output:
+Everything is checked and built in a temporary directory first (config, program, ELF architecture, what a bundled
+program needs, Lambda's size limits), so a failed check writes nothing into the output directory. Output:
 
-    OUT/function.zip    bootstrap, the config, the files it names, vendor/ (wrapper and its dependencies)
+    OUT/function.zip    bootstrap, the config and its compiled form, the files it names, vendor/ (what the run path
+                        imports: wrapper's runtime, jmespath when there are inputs), with --bundle bin/ and lib/
     OUT/template.yaml   SAM: the zip function (python3.x + AWS_LAMBDA_EXEC_WRAPPER), optional Function URL, schedule
     OUT/deploy.sh       the same deployment with the aws CLI: create, update, invoke, logs, delete
-    OUT/image/          Dockerfile, entry.sh, a wheel of wrapper, requirements.txt, task/ (the project tree),
-                        and template.yaml for the image route
+    OUT/image/          Dockerfile, entry.sh, task/ (the same tree as function.zip), and template.yaml for the
+                        image route
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from wrapper.config.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_
 from wrapper.config.schema import parse_config
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
+from wrapper.packaging.bootstrap import BOOTSTRAP, BUNDLED_PROGRAM, VENDOR_DIR, render_bootstrap
+from wrapper.packaging.bundle import ProgramSource, find_program, plan_bundle
 from wrapper.packaging.checks import (
     ZIPPED_LIMIT_BYTES,
     ShipFile,
@@ -41,12 +44,10 @@ from wrapper.packaging.sam import (
     render_template,
 )
 from wrapper.packaging.target import Target, resolve_target
-from wrapper.packaging.vendor import copy_wrapper_package, installed_versions, precompile, vendor_dependencies
+from wrapper.packaging.vendor import copy_jmespath, copy_wrapper_package, needs_jmespath, precompile
 
 __all__ = ["BOOTSTRAP", "VENDOR_DIR", "PackageError", "package", "render_bootstrap"]
 
-BOOTSTRAP = "bootstrap"
-VENDOR_DIR = "vendor"  # wrapper and its dependencies, the bootstrap's PYTHONPATH
 OUTPUTS = ("function.zip", "template.yaml", "deploy.sh", "image")
 
 
@@ -57,10 +58,18 @@ def package(
     arch: str | None,
     python_version: str | None,
     include: Sequence[str | os.PathLike[str]] = (),
-    deps_cache: Path | None = None,
+    bundle: bool = False,
+    bundle_programs: Sequence[str] = (),
+    search_path: str = os.defpath,
+    library_path: str = "",
+    compile_with: str | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> None:
-    """Check the config and its files, then write function.zip, template.yaml, deploy.sh and image/ into out_dir."""
+    """Check the config and its files, then write function.zip, template.yaml, deploy.sh and image/ into out_dir.
+
+    bundle copies command[0] from search_path (this machine's PATH) into bin/ with the libraries Lambda lacks;
+    bundle_programs does the same for more programs. compile_with is the target Python that compiles .pyc files.
+    """
     say = echo or _to_stderr
     config_path, out_dir = Path(config_path), Path(out_dir)
     target = resolve_target(arch, python_version)
@@ -71,39 +80,45 @@ def package(
     )
     if out_dir.exists() and not out_dir.is_dir():
         raise PackageError(f"--out {out_dir} exists and is not a directory")
-    files, notes = collect_files(config, config_path, list(include), reserved=(BOOTSTRAP, VENDOR_DIR))
+    files, notes = collect_files(
+        config, config_path, list(include), reserved=(BOOTSTRAP, VENDOR_DIR), bundling=bundle
+    )
     out_resolved = out_dir.resolve()
     files = [f for f in files if not f.source.resolve().is_relative_to(out_resolved)]  # `--include .` with OUT inside
+    if bundle or bundle_programs:
+        programs = _programs_to_bundle(config.command[0] if bundle else None, bundle_programs, files, search_path)
+        bundled, bundle_notes = plan_bundle(programs, target, library_path=library_path)
+        files = _add_bundled(files, bundled)
+        notes += bundle_notes
     for note in notes:
         say(note)
     check_architecture(files, target)
-    # before any download: a tree that is too big on its own fails at once
     check_unzipped_size(sum(f.source.stat().st_size for f in files), files, stage="the config and its files alone")
 
     with tempfile.TemporaryDirectory(prefix="wrapper-package-") as tmp:
         staging = Path(tmp)
         function = staging / "function"
         vendor = function / VENDOR_DIR
-        vendor_dependencies(vendor, target, cache_dir=deps_cache, echo=say)
-        pins = installed_versions(vendor)
         copy_wrapper_package(vendor)
-        if not precompile(vendor / "wrapper", target):
-            say(
-                f"Note: no .pyc files (this is Python {sys.version_info.major}.{sys.version_info.minor}, the target "
-                f"{target.python_version}); cold starts compile imports. Package with Python {target.python_version} to avoid that."
-            )
+        if needs_jmespath(config):
+            copy_jmespath(vendor)
+        why_not = precompile(vendor, target, compile_with=compile_with, search_path=search_path)
+        if why_not:
+            say(f"Note: {why_not}")
         bootstrap = function / BOOTSTRAP
-        bootstrap.write_text(render_bootstrap(config_path.name), encoding="utf-8")
+        bootstrap.write_text(
+            render_bootstrap(config_path.name, bundled=any(f.reason == BUNDLED_PROGRAM for f in files)),
+            encoding="utf-8",
+        )
         bootstrap.chmod(0o755)
         # the project's files are copied only once the total fits: a tree that is too big costs no disk
         unzipped = tree_size(function) + sum(f.source.stat().st_size for f in files)
-        check_unzipped_size(unzipped, files, stage="with wrapper and its dependencies")
-        project = staging / "project"
-        _copy_files(files, project)
+        check_unzipped_size(unzipped, files, stage="with wrapper")
+        _copy_files(files, function)
         # validated once here, so the runtime's cold start skips pydantic and YAML (see wrapper/config/compiled.py)
-        compiled = project / compiled_path(config_path.name).name
+        compiled = function / compiled_path(config_path.name).name
         compiled.write_text(dump_compiled(written, config_path.read_bytes()), encoding="utf-8")
-        shutil.copytree(project, function, dirs_exist_ok=True, copy_function=_link_or_copy)
+        unzipped = tree_size(function)
 
         build = staging / "out"
         build.mkdir()
@@ -129,54 +144,55 @@ def package(
         deploy.chmod(0o755)
         write_image_context(
             build / "image",
-            project,
+            function,
             target,
             config_name=config_path.name,
             image_name=spec.name.lower(),
             program_note=_image_note(config.command[0], files),
-            pins=pins,
         )
         (build / "image" / "template.yaml").write_text(render_template(spec, package_type="image"), encoding="utf-8")
         _publish(build, out_dir)
     print(_summary(out_dir, spec, zipped=zipped, unzipped=unzipped, via_s3=via_s3))
 
 
-def render_bootstrap(config_name: str) -> str:
-    """The zip's bootstrap script, started by Lambda through AWS_LAMBDA_EXEC_WRAPPER."""
-    return f"""\
-#!/bin/sh
-# Built by `wrapper package` for {config_name}. Lambda's managed Python runtime starts this script through
-# AWS_LAMBDA_EXEC_WRAPPER=/var/task/bootstrap, passing its own interpreter and arguments. wrapper replaces that
-# runtime, so they are ignored.
-set -e
-case "$0" in */*) here=${{0%/*}} ;; *) here=. ;; esac
-here=$(cd "$here" && pwd)
-python=/var/lang/bin/python3
-# outside Lambda (tests, a local emulator): the first python3 on PATH
-[ -x "$python" ] || python=$(command -v python3) || {{ echo "bootstrap: python3 not found" >&2; exit 127; }}
-export LAMBDA_TASK_ROOT="${{LAMBDA_TASK_ROOT:-$here}}"
-export _HANDLER="${{_HANDLER:-{config_name}}}"
-# -S: no site-packages (the runtime's own boto3 and awslambdaric, or a local install), only what the zip holds;
-# -P: the working directory is not on sys.path either
-export PYTHONPATH="$here/{VENDOR_DIR}"
-exec "$python" -S -P -m wrapper run
-"""
+def _programs_to_bundle(
+    command0: str | None, names: Sequence[str], files: list[ShipFile], search_path: str
+) -> list[ProgramSource]:
+    """command0 (when --bundle) and every --bundle-program NAME, each found where the runtime will find it."""
+    programs: list[ProgramSource] = []
+    if command0 is not None:
+        shipped = [f for f in files if f.reason == "program"]
+        if shipped:  # a program of the project tree: it ships anyway, --bundle adds its libraries
+            programs.append(ProgramSource(command0, shipped[0].source, in_tree=True))
+        elif os.path.isabs(command0):
+            raise PackageError(
+                f"--bundle: command[0] {command0!r} is an absolute path, which Lambda runs as it is; write it bare "
+                f"({os.path.basename(command0)!r}) so the bundled copy in bin/ is the one found"
+            )
+        else:
+            programs.append(ProgramSource(command0, find_program(command0, search_path), in_tree=False))
+    for name in names:
+        if name not in [p.name for p in programs]:
+            programs.append(ProgramSource(name, find_program(name, search_path), in_tree=False))
+    return programs
+
+
+def _add_bundled(files: list[ShipFile], bundled: list[ShipFile]) -> list[ShipFile]:
+    """The project's files plus the bundled ones; PackageError when one would overwrite a project file."""
+    taken = {f.dest: f for f in files}
+    clashes = [f"{b.dest!r} ({b.reason}) would overwrite the project's own {b.dest!r}" for b in bundled if b.dest in taken]
+    if clashes:
+        raise PackageError("\n".join(clashes) + ": rename or remove the project's file")
+    return sorted(files + bundled, key=lambda f: f.dest)
 
 
 def _copy_files(files: list[ShipFile], into: Path) -> None:
-    into.mkdir(parents=True)
+    into.mkdir(parents=True, exist_ok=True)
     for file in files:
         dest = into / file.dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file.source, dest)  # follows symlinks: Lambda gets the content
         dest.chmod(file.mode)
-
-
-def _link_or_copy(source: str, dest: str) -> None:
-    try:
-        os.link(source, dest)  # same temporary directory: no second copy of a large program
-    except OSError:
-        shutil.copy2(source, dest)
 
 
 def _publish(build: Path, out_dir: Path) -> None:
@@ -192,7 +208,7 @@ def _publish(build: Path, out_dir: Path) -> None:
 
 
 def _image_note(program: str, files: list[ShipFile]) -> str | None:
-    if any(f.reason == "program" for f in files):
+    if any(f.reason in ("program", BUNDLED_PROGRAM) for f in files):
         return None
     return (
         f"command[0] {program!r} is not in task/: the image must provide it. Bare names are looked up in PATH\n"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from wrapper.config.schema import WrapperConfig
 from wrapper.packaging import PackageError
-from wrapper.packaging.target import Target, elf_machine_name
+from wrapper.packaging.elf import elf_machine, machine_name
+from wrapper.packaging.target import Target
 
 ZIPPED_LIMIT_BYTES = 50 * 1024 * 1024  # direct upload (create-function --zip-file); above it, go through S3
 UNZIPPED_LIMIT_BYTES = 262_144_000  # 250 MB: "Unzipped size must be smaller than 262144000 bytes"
@@ -36,7 +37,12 @@ class ShipFile:
 
 
 def collect_files(
-    config: WrapperConfig, config_path: Path, include: list[str | os.PathLike[str]], *, reserved: tuple[str, ...]
+    config: WrapperConfig,
+    config_path: Path,
+    include: list[str | os.PathLike[str]],
+    *,
+    reserved: tuple[str, ...],
+    bundling: bool = False,
 ) -> tuple[list[ShipFile], list[str]]:
     """The files to ship and notes for the user; raise PackageError for a missing or outside file."""
     root = Path(
@@ -57,10 +63,10 @@ def collect_files(
             notes.append(
                 f"Program {program!r} is an absolute path: not shipped, it must exist on Lambda (e.g. from a layer)"
             )
-        else:
+        elif not bundling:
             notes.append(
                 f"Program {program!r} is looked up in PATH on Lambda (/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin): "
-                "not shipped; for the zip put it in a layer's bin/, for the image add it to image/Dockerfile"
+                "not shipped; bundle it with --bundle, or put it in a layer's bin/ (zip) or image/Dockerfile (image)"
             )
     else:
         rel = _inside(program_rel, root, what=f"Program {program!r}")
@@ -113,7 +119,7 @@ def check_architecture(files: list[ShipFile], target: Target) -> None:
         if machine is not None and machine != target.elf_machine:
             kind = "Program" if file.reason == "program" else "File"
             problems.append(
-                f"{kind} {file.dest!r} is built for {elf_machine_name(machine)}, but --arch is {target.arch}"
+                f"{kind} {file.dest!r} is built for {machine_name(machine)}, but --arch is {target.arch}"
             )
     if problems:
         raise PackageError("\n".join(problems))
@@ -130,16 +136,6 @@ def check_unzipped_size(total_bytes: int, files: list[ShipFile], *, stage: str) 
         f"The function would be {format_size(total_bytes)} unzipped ({stage}), over Lambda's 250 MB limit for zip "
         f"packages (largest: {listed}). Ship large files in a container image (up to 10 GB) instead."
     )
-
-
-def elf_machine(path: Path) -> int | None:
-    """The ELF header's e_machine, or None when the file is not ELF."""
-    with open(path, "rb") as f:
-        header = f.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        return None
-    byteorder = "big" if header[5] == 2 else "little"  # EI_DATA: 1 little-endian, 2 big-endian
-    return int.from_bytes(header[18:20], byteorder)
 
 
 def format_size(size: int) -> str:

@@ -15,18 +15,7 @@ DEFAULT_PYTHON = "3.12"
 MIN_PYTHON = (3, 11)  # wrapper's own requires-python
 
 _MACHINE_TO_ARCH: dict[str, Arch] = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
-_ELF_MACHINE = {"x86_64": 62, "arm64": 183}
-_ELF_NAMES = {
-    3: "i386",
-    8: "mips",
-    20: "ppc",
-    21: "ppc64",
-    22: "s390",
-    40: "arm (32-bit)",
-    62: "x86_64",
-    183: "aarch64",
-    243: "riscv",
-}
+_ELF_MACHINE = {"x86_64": "EM_X86_64", "arm64": "EM_AARCH64"}  # pyelftools' e_machine names
 
 
 @dataclass(frozen=True)
@@ -52,19 +41,9 @@ class Target:
         return "linux/" + ("arm64" if self.arch == "arm64" else "amd64")
 
     @property
-    def elf_machine(self) -> int:
-        """ELF e_machine of programs that run on this architecture."""
+    def elf_machine(self) -> str:
+        """ELF e_machine of programs that run on this architecture, as pyelftools names it."""
         return _ELF_MACHINE[self.arch]
-
-    @property
-    def elf_name(self) -> str:
-        """How ELF tools name this architecture (aarch64 for arm64)."""
-        return elf_machine_name(self.elf_machine)
-
-
-def elf_machine_name(machine: int) -> str:
-    """A readable name for an ELF e_machine value."""
-    return _ELF_NAMES.get(machine, f"ELF machine {machine}")
 
 
 def resolve_target(arch: str | None, python_version: str | None) -> Target:

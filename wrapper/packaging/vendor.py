@@ -1,71 +1,117 @@
-"""Vendoring: wrapper's dependencies pip-installed for the target platform, and wrapper's own package copied."""
+"""vendor/: what the Lambda run path of one config imports, and nothing else, compiled for the target Python.
+
+The compiled config (wrapper/config/compiled.py) is the contract between packaging and the runtime, so the zip
+carries no pydantic and no YAML: only wrapper's own package without its packaging-side parts, plus jmespath when
+the config has inputs (the one third-party module the run path imports). jmespath is pure Python, so the copy
+installed here serves every platform; nothing is downloaded.
+
+Lambda's /var/task is read-only, so Python cannot cache bytecode there: without .pyc files in the zip, every cold
+start compiles every module it imports. The .pyc files must come from the target's own Python (its magic number
+and cache tag), so they are compiled by this interpreter when it is the target version, else by a `pythonX.Y`
+found on PATH (or given with --compile-with); failing both, the zip ships without them and says why.
+"""
 
 from __future__ import annotations
 
-import collections
 import compileall
-import hashlib
-import os
+import importlib.metadata
 import py_compile
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import wrapper
 from wrapper.packaging import PackageError
 from wrapper.packaging.target import Target
 
-# the runtime dependencies, as in pyproject.toml's [project] dependencies (a test keeps the two equal)
-DEPENDENCIES = ("pydantic>=2.5,<3", "PyYAML>=6.0", "requests>=2.31", "jmespath>=1.0")
-
-
-def vendor_dependencies(
-    target_dir: Path, target: Target, *, cache_dir: Path | None = None, echo: Callable[[str], None] = print
-) -> None:
-    """Install DEPENDENCIES for the target into target_dir (with .pyc when possible), reusing cache_dir/<key>."""
-    if cache_dir is None:
-        _pip_install(target_dir, target, echo)
-        precompile(target_dir, target)
-        return
-    cached = cache_dir / _cache_key(target)
-    if not cached.is_dir():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".partial-") as partial:
-            _pip_install(Path(partial) / "site", target, echo)
-            precompile(Path(partial) / "site", target)  # once here, not on every copy
-            # rename is atomic: a concurrent or interrupted build never sees half a cache entry
-            try:
-                (Path(partial) / "site").rename(cached)
-            except OSError:
-                if not cached.is_dir():
-                    raise
-    else:
-        echo(f"Using cached dependencies from {cached}")
-    shutil.copytree(cached, target_dir, dirs_exist_ok=True)
+# wrapper's modules that the run path never imports: what packaging, checking and emulating need (pydantic,
+# YAML, pyelftools, requests). tests/test_package.py imports every shipped module with only vendor/ on the path.
+PACKAGING_SIDE = (
+    "emulator",
+    "packaging",
+    "cli/check.py",
+    "config/schema.py",
+    "config/parts.py",
+    "config/rules.py",
+    "config/yamlpos.py",
+    "config/reference.py",
+)
+JMESPATH = "jmespath"
 
 
 def copy_wrapper_package(target_dir: Path) -> None:
-    """Copy wrapper's own package (sources only) into target_dir/wrapper."""
+    """Copy wrapper's run-path modules (sources only) into target_dir/wrapper."""
     source = Path(wrapper.__file__).resolve().parent
-    shutil.copytree(source, target_dir / "wrapper", ignore=_not_source, dirs_exist_ok=True)
+
+    def skip(directory: str, names: list[str]) -> set[str]:
+        rel = Path(directory).relative_to(source)
+        return _not_source(directory, names) | {n for n in names if (rel / n).as_posix() in PACKAGING_SIDE}
+
+    shutil.copytree(source, target_dir / "wrapper", ignore=skip, dirs_exist_ok=True)
 
 
-def precompile(directory: Path, target: Target) -> bool:
-    """Write .pyc files when this interpreter is the target's version; True if it did."""
-    if f"{sys.version_info.major}.{sys.version_info.minor}" != target.python_version:
-        return False
-    # unchecked hashes: /var/task is read-only and zip timestamps are fixed, so mtime checks would only miss
-    compileall.compile_dir(
-        directory, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=0
+def needs_jmespath(config: object) -> bool:
+    """Whether the run path of this config imports jmespath: every input is a JMESPath expression."""
+    return bool(getattr(config, "inputs", None))
+
+
+def copy_jmespath(target_dir: Path) -> dict[str, str]:
+    """Copy the installed jmespath package and its metadata (license included) into target_dir; {name: version}."""
+    try:
+        dist = importlib.metadata.distribution(JMESPATH)
+    except importlib.metadata.PackageNotFoundError:
+        raise PackageError("jmespath is not installed here (pip install jmespath): the config's inputs need it") from None
+    for file in dist.files or ():
+        parts = Path(file).parts
+        if "__pycache__" in parts or file.suffix == ".pyc" or parts[0] not in (JMESPATH, _dist_info_dir(dist)):
+            continue
+        dest = target_dir / file
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(dist.locate_file(file)), dest)
+    return {dist.metadata["Name"]: dist.version}
+
+
+def precompile(directory: Path, target: Target, *, compile_with: str | None, search_path: str) -> str | None:
+    """Write .pyc files for the target Python under directory; None when done, else why not (for the user)."""
+    if compile_with is None and _this_python() == target.python_version:
+        # unchecked hashes: /var/task is read-only and zip timestamps are fixed, so mtime checks would only miss
+        compileall.compile_dir(
+            directory, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH, workers=1
+        )
+        return None
+    interpreter = compile_with or shutil.which(f"python{target.python_version}", path=search_path)
+    if interpreter is None:
+        return (
+            f"no .pyc files: this is Python {_this_python()} and no python{target.python_version} is on PATH to "
+            f"compile for the target, so every cold start compiles wrapper's modules (/var/task is read-only). "
+            f"Install Python {target.python_version} or pass --compile-with PYTHON."
+        )
+    probe = _run(
+        [interpreter, "-S", "-c", "import sys, importlib.util as u; print('%d.%d' % sys.version_info[:2], "
+         "u.MAGIC_NUMBER.hex(), sys.implementation.cache_tag)"]
     )
-    return True
+    words = probe.stdout.split()
+    if probe.returncode != 0 or len(words) != 3 or words[0] != target.python_version:
+        found = words[0] if probe.returncode == 0 and words else (probe.stderr.strip().splitlines() or ["failed"])[0]
+        return (
+            f"no .pyc files: {interpreter} is not a working Python {target.python_version} ({found}), so every cold "
+            "start compiles wrapper's modules. Pass --compile-with with the target's interpreter."
+        )
+    magic, cache_tag = bytes.fromhex(words[1]), words[2]
+    done = _run(
+        [interpreter, "-S", "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(directory)]
+    )
+    if done.returncode != 0:
+        raise PackageError(f"{interpreter} -m compileall failed:\n{done.stdout}{done.stderr}")
+    for pyc in directory.rglob("*.pyc"):
+        if not pyc.name.endswith(f".{cache_tag}.pyc") or pyc.read_bytes()[:4] != magic:
+            raise PackageError(f"{pyc} does not carry {interpreter}'s magic number and cache tag ({cache_tag})")
+    return None
 
 
 def installed_versions(site_dir: Path) -> dict[str, str]:
-    """Distribution name → version, from the *.dist-info directories pip left in site_dir."""
+    """Distribution name → version, from the *.dist-info directories in site_dir."""
     versions = {}
     for metadata in sorted(site_dir.glob("*.dist-info/METADATA")):
         fields = dict(
@@ -76,61 +122,19 @@ def installed_versions(site_dir: Path) -> dict[str, str]:
     return versions
 
 
-def _pip_install(target_dir: Path, target: Target, echo: Callable[[str], None]) -> None:
-    argv = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--target",
-        str(target_dir),
-        "--platform",
-        target.pip_platform,
-        "--implementation",
-        "cp",
-        "--python-version",
-        target.python_version,
-        "--only-binary=:all:",
-        "--no-compile",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--no-warn-conflicts",
-        *DEPENDENCIES,
-    ]
-    echo(f"Downloading dependencies for CPython {target.python_version} on {target.pip_platform} (pip, from PyPI)...")
-    tail: collections.deque[str] = collections.deque(maxlen=30)
+def _dist_info_dir(dist: importlib.metadata.Distribution) -> str:
+    return f"{dist.metadata['Name'].replace('-', '_')}-{dist.version}.dist-info"
+
+
+def _this_python() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     try:
-        # the env var, not the option: older pips ignore unknown variables but reject unknown options
-        env = {**os.environ, "PIP_ROOT_USER_ACTION": "ignore"}
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            env=env,
-        )
+        return subprocess.run(argv, capture_output=True, text=True, errors="replace", timeout=300, check=False)
     except OSError as exc:
-        raise PackageError(f"Cannot run pip ({sys.executable} -m pip): {exc}") from None
-    with proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            tail.append(line.rstrip())
-            echo("  " + line.rstrip())
-    if proc.returncode != 0:
-        details = "\n".join(tail)
-        raise PackageError(
-            f"pip could not install {' '.join(DEPENDENCIES)} for {target.pip_platform} / CPython {target.python_version} (exit status {proc.returncode}):\n{details}"
-        )
-    # console scripts carry this machine's interpreter path in their #! line: useless on Lambda
-    shutil.rmtree(target_dir / "bin", ignore_errors=True)
-
-
-def _cache_key(target: Target) -> str:
-    digest = hashlib.sha256("\n".join(DEPENDENCIES).encode()).hexdigest()[:12]
-    compiled = "-pyc" if f"{sys.version_info.major}.{sys.version_info.minor}" == target.python_version else ""
-    return f"cp{target.python_version.replace('.', '')}-{target.pip_platform}-{digest}{compiled}"
+        return subprocess.CompletedProcess(argv, 127, "", str(exc))
 
 
 def _not_source(directory: str, names: list[str]) -> set[str]:

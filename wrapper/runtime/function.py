@@ -14,7 +14,7 @@ import tempfile
 import time
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.config.compiled import expand_config_dir, load_compiled
+from wrapper.config.compiled import expand_config_dir, load_compiled, why_not_compiled
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
 from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
 from wrapper.mapping.inputs import extract_inputs
@@ -61,9 +61,11 @@ class FunctionHandler:
             self.metrics = MetricsRecorder.for_environment(config.metrics, base_env, secret=self.expected_token)
 
     @classmethod
-    def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
+    def load(
+        cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str], compiled_only: bool = False
+    ) -> FunctionHandler:
         """Load and check the config, resolve the program, and start it in server mode (InitError on failure)."""
-        config = read_config(config_path)
+        config = read_config(config_path, compiled_only=compiled_only)
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
         if config.auth.bearer_token_env and handler.expected_token is None:
@@ -278,8 +280,12 @@ class FunctionHandler:
         self.server.start()
 
 
-def read_config(config_path: str | os.PathLike[str]) -> Any:
-    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML."""
+def read_config(config_path: str | os.PathLike[str], *, compiled_only: bool = False) -> Any:
+    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML.
+
+    compiled_only (a packaged function, which ships no pydantic or YAML): a missing or stale compiled form is a
+    ConfigError that says to re-package.
+    """
     try:
         with open(config_path, "rb") as file:
             source = file.read()
@@ -288,6 +294,12 @@ def read_config(config_path: str | os.PathLike[str]) -> Any:
     compiled = load_compiled(config_path, source)
     if compiled is not None:
         return expand_config_dir(compiled, config_path)
+    if compiled_only:
+        raise ConfigError(
+            f"{why_not_compiled(config_path, source)}: a packaged function runs only its compiled config; "
+            "re-package it with `wrapper package`",
+            file=str(config_path),
+        )
     from wrapper.config.schema import load_config  # pydantic and YAML: about 150 ms of imports
 
     return load_config(config_path)
