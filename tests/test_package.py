@@ -1,11 +1,10 @@
 """`wrapper package`: the zip runs under the emulator as Lambda runs it, the checks refuse bad input, the
-descriptions parse. Real pip, real zip, real emulator; the dependency download is cached for the session."""
+descriptions parse. Real zip, real emulator, a bare interpreter."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import platform
 import stat
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import pytest
 import yaml
 
 from wrapper.cli.main import main
-from wrapper.emulator import Emulator
 from wrapper.errors import ConfigError
 from wrapper.packaging.build import BOOTSTRAP, VENDOR_DIR, package
 from wrapper.packaging import PackageError
@@ -26,16 +24,9 @@ from wrapper.packaging.elf import elf_machine
 from wrapper.packaging.sam import FunctionSpec, function_name, render_deploy_script, render_template
 from wrapper.packaging.target import resolve_target
 
-ROOT = Path(__file__).resolve().parent.parent
+from package_helpers import ARCH, LAMBDA_RUNTIME_ARGS, OTHER_ARCH, PYTHON, ROOT, invoke_zip, make_bare_python, unpack
+
 ECHO = ROOT / "configs" / "echo.yaml"
-ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
-OTHER_ARCH = "arm64" if ARCH == "x86_64" else "x86_64"
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-# what Lambda passes to AWS_LAMBDA_EXEC_WRAPPER scripts: the managed runtime's own command line
-LAMBDA_RUNTIME_ARGS = [f"/var/lang/bin/python{PYTHON}", "/var/runtime/bootstrap.py"]
-
-
-# fixtures and helpers
 
 
 @pytest.fixture(scope="session")
@@ -48,38 +39,7 @@ def echo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bin/ dir whose python3 has no third-party packages: only the zip's vendored ones can be imported."""
-    venv = tmp_path_factory.mktemp("bare") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    probe = subprocess.run([str(venv / "bin" / "python3"), "-c", "import pydantic"], capture_output=True, check=False)
-    assert probe.returncode != 0, "the bare venv must not see pydantic, or the test proves nothing"
-    return venv / "bin"
-
-
-def unpack(zip_path: Path, into: Path) -> Path:
-    """Extract like Lambda does: every file with the mode its zip entry carries."""
-    into.mkdir(parents=True)
-    with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            path = Path(archive.extract(info, into))
-            path.chmod((info.external_attr >> 16) & 0o777)
-    return into
-
-
-def invoke_zip(task_root: Path, handler: str, payload: bytes, bare_bin: Path, monkeypatch: pytest.MonkeyPatch):
-    """Run task_root/bootstrap as Lambda would (exec wrapper + runtime args) under the emulator; invoke once."""
-    # nothing from this process leaks in: the emulator copies PATH (and LANG) from here, the rest it sets itself
-    for name in list(os.environ):
-        if name not in ("PATH", "LANG"):
-            monkeypatch.delenv(name)
-    with Emulator(
-        runtime_argv=[str(task_root / BOOTSTRAP), *LAMBDA_RUNTIME_ARGS],
-        task_root=str(task_root),
-        handler=handler,
-        env={"PATH": f"{bare_bin}{os.pathsep}{os.environ['PATH']}"},
-        function_timeout_s=20,
-    ) as emulator:
-        return emulator.invoke(payload, timeout_s=30)
+    return make_bare_python(tmp_path_factory.mktemp("bare"))
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -128,7 +88,7 @@ ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 def test_echo_zip_runs_under_emulator_with_only_vendored_packages(echo_out, bare_python, tmp_path, monkeypatch):
     task_root = unpack(echo_out / "function.zip", tmp_path / "task")
     payload = b'{"hello": "world!"}'
-    result = invoke_zip(task_root, "echo.yaml", payload, bare_python, monkeypatch)
+    result = invoke_zip(task_root, "echo.yaml", payload, path=f"{bare_python}:{os.environ['PATH']}", monkeypatch=monkeypatch)
     assert (result.status, result.function_error, result.body) == (200, None, payload)
 
 
@@ -156,7 +116,8 @@ def test_program_in_project_tree_is_shipped_executable_and_runs(bare_python, tmp
     assert "Shipping 'suffix.txt' (named in args[0])" in capsys.readouterr().err
     task_root = unpack(out / "function.zip", tmp_path / "task")
     assert stat.S_IMODE((task_root / "bin" / "upper.sh").stat().st_mode) == 0o755
-    result = invoke_zip(task_root, "function.yaml", b'{"say": "hi"}', bare_python, monkeypatch)
+    path = f"{bare_python}:{os.environ['PATH']}"
+    result = invoke_zip(task_root, "function.yaml", b'{"say": "hi"}', path=path, monkeypatch=monkeypatch)
     assert (result.status, result.function_error, result.body) == (200, None, b'{"SAY": "HI"}!')
 
 
