@@ -43,7 +43,11 @@ def test_child_gets_a_lambda_environment(program, tmp_path, monkeypatch):
     assert env["TZ"] == ":UTC"
     assert env["AWS_LAMBDA_MAX_CONCURRENCY"] == "4"
     assert env["EXTRA"] == "1"
-    assert env["PATH"] == os.environ["PATH"]
+    # this machine's PATH first (its programs), then Lambda's own entries it lacks (/opt/bin: layers)
+    assert env["PATH"].startswith(os.environ["PATH"]) and "/opt/bin" in env["PATH"].split(":")
+    # Lambda's LD_LIBRARY_PATH with /var/task as the task root: a zip's lib/ loads as on Lambda
+    assert env["LD_LIBRARY_PATH"].split(":")[:3] == ["/var/lang/lib", "/lib64", "/usr/lib64"]
+    assert f"{tmp_path}/lib" in env["LD_LIBRARY_PATH"].split(":") and "/opt/lib" in env["LD_LIBRARY_PATH"]
     assert "EMULATOR_PARENT_ONLY" not in env
 
 

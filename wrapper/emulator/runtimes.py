@@ -100,12 +100,14 @@ def runtime_env(*, api_address: str, function_name: str, memory_mb: int, timeout
 
 
 def _join(first: str, entries: list[str] | tuple[str, ...], last: str = "") -> str:
-    """first's directories, then those of entries and last it lacks, ':'-separated."""
-    joined: list[str] = []
-    for directory in [*first.split(":"), *entries, *last.split(":")]:
-        if directory and os.path.normpath(directory) not in map(os.path.normpath, joined):
-            joined.append(directory)
-    return ":".join(joined)
+    """first as it is, then the directories of entries and last that it lacks, ':'-separated."""
+    present = {os.path.normpath(d) for d in first.split(":") if d}
+    added: list[str] = []
+    for directory in [*entries, *last.split(":")]:
+        if directory and os.path.normpath(directory) not in present:
+            present.add(os.path.normpath(directory))
+            added.append(directory)
+    return ":".join(filter(None, [first, *added]))
 
 
 class RuntimeHook(Protocol):
