@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks import caller, runtimes
+from benchmarks import caller, packaged, runtimes
 from benchmarks.runtimes import REPO, RuntimeSpec
 
 ECHO_CONFIG = REPO / "configs" / "echo.yaml"
@@ -33,6 +33,7 @@ CASES = ("echo", "stdout-5mb", "event-5mb", "server", "concurrency", "cold-start
 # rows (in every case) that the goals table reads, by label
 WRAPPER_ECHO = "wrapper: configs/echo.yaml"
 WRAPPER_ECHO_YAML = "wrapper: echo.yaml without its compiled form"
+WRAPPER_ZIP = "wrapper: echo.yaml packaged (the zip's bootstrap)"
 BASH = "bash + curl bootstrap (cat)"
 RIC_CAT = "awslambdaric + subprocess.run(cat)"
 RIC_ECHO = "awslambdaric echo (no child)"
@@ -84,6 +85,9 @@ class Fixtures:
     target_port: int = 0
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     compiled: dict[str, bool] = field(default_factory=dict)  # config file name → compiled form written
+    zip_spec: RuntimeSpec | None = None  # configs/echo.yaml from its unpacked zip (benchmarks/packaged.py)
+    zip_error: str | None = None
+    ric_python: str = sys.executable  # awslambdaric's interpreter: a plain site-packages when one can be made
 
 
 def package_config(config: Path, fx: Fixtures) -> Path:
@@ -164,6 +168,9 @@ def build_rows(selected: tuple[str, ...], fx: Fixtures) -> list[Row]:
     """Every row of the selected cases (cold-start rows are runtimes of the echo case plus two)."""
     rows: list[Row] = []
     echo_check = caller.same_json(ECHO_EVENT)
+    if {"echo", "cold-start"} & set(selected):
+        fx.ric_python = packaged.ric_python(fx.scratch) or sys.executable
+        fx.zip_spec, fx.zip_error = packaged.zip_runtime(fx.scratch, WRAPPER_ZIP)
     echo_rows = [
         Row(
             "echo",
@@ -172,9 +179,10 @@ def build_rows(selected: tuple[str, ...], fx: Fixtures) -> list[Row]:
             check=echo_check,
             subject=True,
         ),
+        Row("echo", WRAPPER_ZIP, fx.zip_spec, check=echo_check, subject=True, status=fx.zip_error),
         Row("echo", BASH, runtimes.bash_curl(BASH), check=echo_check),
-        Row("echo", RIC_CAT, runtimes.ric(RIC_CAT, "run_cat"), check=echo_check),
-        Row("echo", RIC_ECHO, runtimes.ric(RIC_ECHO, "echo"), check=echo_check),
+        Row("echo", RIC_CAT, runtimes.ric(RIC_CAT, "run_cat", fx.ric_python), check=echo_check),
+        Row("echo", RIC_ECHO, runtimes.ric(RIC_ECHO, "echo", fx.ric_python), check=echo_check),
         Row("echo", FLOOR, runtimes.stdlib_loop(FLOOR), check=echo_check),
         Row("echo", FLOOR_SPAWN, runtimes.stdlib_loop(FLOOR_SPAWN, "--spawn", "cat"), check=echo_check),
         Row("echo", REQUESTS_LOOP, runtimes.stdlib_loop(REQUESTS_LOOP, "--requests"), check=echo_check),
@@ -242,7 +250,7 @@ def build_rows(selected: tuple[str, ...], fx: Fixtures) -> list[Row]:
             ),
         ]
     if "cold-start" in selected:
-        rows += [Row("cold-start", r.label, r.spec, subject=r.subject) for r in echo_rows]
+        rows += [Row("cold-start", r.label, r.spec, subject=r.subject, status=r.status) for r in echo_rows]
         yaml_only = fx.scratch / "config-echo-yaml"
         yaml_only.mkdir()
         config = Path(shutil.copy(ECHO_CONFIG, yaml_only / ECHO_CONFIG.name))

@@ -205,7 +205,7 @@ GOALS = [
     Goal(
         "cold start vs awslambdaric + subprocess handler",
         "≤ 1.0×",
-        _ratio("cold-start", cases.WRAPPER_ECHO, "cold-start", cases.RIC_CAT),
+        _ratio("cold-start", cases.WRAPPER_ZIP, "cold-start", cases.RIC_CAT),
         1.0,
         True,
     ),

@@ -61,11 +61,11 @@ def stdlib_loop(name: str, *args: str) -> RuntimeSpec:
     return RuntimeSpec(name, [sys.executable, str(BASELINES / "stdlib_loop.py"), *args], cwd=BASELINES)
 
 
-def ric(name: str, handler: str) -> RuntimeSpec:
-    """awslambdaric with a handler from baselines/ric_handler.py."""
+def ric(name: str, handler: str, python: str = sys.executable) -> RuntimeSpec:
+    """awslambdaric with a handler from baselines/ric_handler.py (python: see benchmarks/packaged.py)."""
     return RuntimeSpec(
         name,
-        [sys.executable, "-m", "awslambdaric", f"ric_handler.{handler}"],
+        [python, "-m", "awslambdaric", f"ric_handler.{handler}"],
         cwd=BASELINES,
         needs_module="awslambdaric",
     )

@@ -130,7 +130,7 @@ def test_zip_layout(echo_out):
         bootstrap = archive.read(BOOTSTRAP).decode()
     assert stat.S_IMODE(infos[BOOTSTRAP].external_attr >> 16) == 0o755
     assert stat.S_IMODE(infos["echo.yaml"].external_attr >> 16) == 0o644
-    assert f'PYTHONPATH="$here/{VENDOR_DIR}"' in bootstrap and "-m wrapper run --compiled-only" in bootstrap
+    assert f'PYTHONPATH="$here/{VENDOR_DIR}"' in bootstrap and 'main(["run", "--compiled-only"])' in bootstrap
     assert 'export PATH="$here/bin:$PATH"' not in bootstrap  # nothing bundled
     assert "echo.compiled.json" in infos
     for module in ("wrapper/__init__.py", "wrapper/cli/main.py", "wrapper/runtime/loop.py"):

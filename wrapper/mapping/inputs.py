@@ -7,7 +7,6 @@ import math
 import re
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.mapping.destination import check_destination
 from wrapper.errors import InvalidEventError
 
 if TYPE_CHECKING:
@@ -159,6 +158,9 @@ def _check_string(value: str, spec: InputConfig) -> None:
     if spec.pattern is not None and re.fullmatch(spec.pattern, value) is None:
         raise _Rejected(f"{shown(value)} does not match pattern {spec.pattern!r}")
     if spec.destination is not None:
+        # urllib.parse and ipaddress load with the first destination check, not at every cold start
+        from wrapper.mapping.destination import check_destination
+
         reason = check_destination(value, spec.destination)
         if reason is not None:
             raise _Rejected(f"{shown(value)} {reason}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 BOOTSTRAP = "bootstrap"
 VENDOR_DIR = "vendor"  # wrapper's run path (and jmespath when the config has inputs): the bootstrap's PYTHONPATH
 BUNDLED_PROGRAM = "bundled program"  # ShipFile.reason of programs `--bundle` copies into bin/
+RUN_CODE = 'from wrapper.cli.main import main; raise SystemExit(main(["run", "--compiled-only"]))'
 
 
 def render_bootstrap(config_name: str, *, bundled: bool) -> str:
@@ -28,8 +29,9 @@ python=/var/lang/bin/python3
 export LAMBDA_TASK_ROOT="${{LAMBDA_TASK_ROOT:-$here}}"
 export _HANDLER="${{_HANDLER:-{config_name}}}"
 {path}# -S: no site-packages (the runtime's own boto3 and awslambdaric, or a local install), only what the zip holds;
-# -P: the working directory is not on sys.path either. --compiled-only: the compiled config is the contract (the
-# zip has no pydantic or YAML to read anything else), so a stale one is an init error, not a slow fallback.
+# -P: the working directory is not on sys.path either. -c rather than -m: runpy and importlib.util stay unloaded.
+# `run --compiled-only`: the compiled config is the contract (the zip has no pydantic or YAML to read anything
+# else), so a stale one is an init error, not a slow fallback.
 export PYTHONPATH="$here/{VENDOR_DIR}"
-exec "$python" -S -P -m wrapper run --compiled-only
+exec "$python" -S -P -c '{RUN_CODE}'
 """

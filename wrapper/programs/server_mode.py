@@ -15,11 +15,11 @@ completes a stopped program's connections), so a timeout alone never kills it th
 from __future__ import annotations
 
 import http.client
-import logging
 import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from typing import Callable
@@ -30,7 +30,6 @@ from wrapper.programs.lines import OutputReader
 from wrapper.programs.reaper import protect, unprotect
 from wrapper.types import HttpResponse
 
-logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"  # the only address requests ever go to
 HANG_PROBE_S = 1.0  # how long a suspect program has to answer its ready path before it counts as hung
@@ -75,10 +74,12 @@ class ServerProcess:
         max_restart_backoff_s: float = 5.0,
         stderr_tail_bytes: int = 2048,
         on_output_line: Callable[[bytes], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
         cwd: str | None = None,
     ) -> None:
         if not argv:
             raise ValueError("argv must not be empty")
+        self._warn = on_warning or (lambda message: print(message, file=sys.stderr, flush=True))
         self.argv = list(argv)
         self.env = dict(env)
         self.port = port
@@ -135,8 +136,8 @@ class ServerProcess:
                 self._suspect = None
                 if not self._is_hung():
                     return
-                logger.warning("Program %s (pid %d) gave no answer on %s within %g s after a request timed out; "
-                               "restarting it", self._name, proc.pid, self.ready_path, self._hang_probe_s())
+                self._warn(f"Program {self._name} (pid {proc.pid}) gave no answer on {self.ready_path} within "
+                           f"{self._hang_probe_s():g} s after a request timed out; restarting it")
                 self._kill(grace_s=RESTART_GRACE_S)
             # Starts are spaced by a doubling delay, so a crash loop costs sleep, not CPU.
             time.sleep(max(0.0, self._next_start_at - time.monotonic()))

@@ -7,15 +7,15 @@ error, so it is finished; 400 and 403 are logged and the loop goes on. Not threa
 
 from __future__ import annotations
 
-import logging
 import time
 
 from wrapper.runtime import http11 as wire
 from wrapper import protocol
 from wrapper.errors import RuntimeAPIError
+from wrapper.runtime.logs import get_logger
 from wrapper.types import Invocation
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 CONNECT_ATTEMPTS = 6  # first contact: about 1.5 s of retries before giving up
 CONNECT_BACKOFF_S = 0.05

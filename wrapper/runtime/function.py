@@ -7,18 +7,14 @@ I/O in process and server. For HTTP events, failures are answered as HTTP status
 from __future__ import annotations
 
 import json
-import logging
 import os
-import shutil
-import tempfile
 import time
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
 from wrapper.config.compiled import expand_config_dir, load_compiled, why_not_compiled
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
-from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
 from wrapper.mapping.inputs import extract_inputs
-from wrapper.runtime.logs import log_program_line
+from wrapper.runtime.logs import get_logger, log_program_line
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
 from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
@@ -31,7 +27,7 @@ if TYPE_CHECKING:
     from wrapper.config.schema import WrapperConfig
     from wrapper.metrics.emf import Observation
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 HTTP_EVENT_MARKER = b'"requestContext"'  # every HTTP event source carries it; cheap to find in raw bytes
 DEFAULT_CONTENT_TYPE = "application/json"
@@ -104,20 +100,22 @@ class FunctionHandler:
         if request is None:
             response = self._run(invocation, event, None, seen)
             return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
+        from wrapper import events  # loaded by _decode when the first HTTP event arrived
+
         binary = False
         try:
             if self.expected_token is not None:
-                check_bearer(request, self.expected_token)
+                events.check_bearer(request, self.expected_token)
             response = self._run(invocation, request.view(event), request, seen)
             binary = self.binary  # the program's own bytes, never the error JSON below
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
             if seen is not None:
                 seen.error_type = exc.error_type
-            response = error_http_response(exc, self.status_codes)
+            response = events.error_http_response(exc, self.status_codes)
         if self.config.http.headers:
             response = HttpResponse(response.status_code, {**response.headers, **self.config.http.headers}, response.body)
-        shaped = build_http_event_response(request, response, binary=binary)
+        shaped = events.build_http_event_response(request, response, binary=binary)
         return json.dumps(shaped).encode(), "application/json"
 
     def describe(self, invocation: Invocation) -> dict[str, Any]:
@@ -166,6 +164,11 @@ class FunctionHandler:
             raise InvalidEventError(f"Event is not valid JSON: {exc}") from exc
         except RecursionError:
             raise InvalidEventError("Event is nested too deeply") from None
+        if HTTP_EVENT_MARKER not in body:
+            return event, None
+        # the HTTP adapters (urllib.parse, base64, http, hmac) load with the first HTTP event, not at every cold start
+        from wrapper.events import parse_http_event
+
         return event, parse_http_event(event)
 
     def _run(
@@ -182,7 +185,7 @@ class FunctionHandler:
         self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
     ) -> HttpResponse:
         config = self.config
-        scratch = tempfile.mkdtemp(prefix="wrapper-", dir=config.scratch.dir)
+        scratch = _make_scratch(config.scratch.dir)
         try:
             command = build_command(
                 config,
@@ -275,6 +278,7 @@ class FunctionHandler:
             max_restart_backoff_s=server_config.max_restart_backoff_s,
             stderr_tail_bytes=self.config.stderr_tail_bytes,
             on_output_line=log_program_line,
+            on_warning=logger.warning,
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
         self.server.start()
@@ -317,10 +321,27 @@ def context_env(invocation: Invocation) -> dict[str, str]:
     return env
 
 
+def _make_scratch(parent: str) -> str:
+    """A new directory only this user can enter, under parent, as tempfile.mkdtemp makes one.
+
+    Not tempfile itself: it imports shutil, random and, through shutil, bz2 and lzma, at every cold start.
+    """
+    for _ in range(100):
+        path = os.path.join(os.path.abspath(parent), "wrapper-" + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"No free scratch directory name under {parent}")
+
+
 def _remove_scratch(path: str) -> None:
     try:
         os.rmdir(path)  # the common case: the program left nothing behind, one syscall
     except OSError:
+        import shutil  # only when the program left files behind
+
         shutil.rmtree(path, ignore_errors=True)
 
 

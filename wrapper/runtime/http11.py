@@ -87,7 +87,9 @@ class Connection:
         return response
 
     def _connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
+        # bytes: getaddrinfo would otherwise load the idna codec (and unicodedata) for a str host at every cold start
+        host = self.host.encode("ascii") if self.host.isascii() else self.host
+        sock = socket.create_connection((host, self.port), timeout=self.timeout_s)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request's last segment must not wait
         self._sock, self._reader = sock, sock.makefile("rb")
 

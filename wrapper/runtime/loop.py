@@ -6,10 +6,8 @@ result is posted for it and the loop goes on. Only a RuntimeAPIError (the platfo
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
-import traceback
 from collections.abc import Callable
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 if TYPE_CHECKING:
@@ -19,10 +17,10 @@ else:
 
 from wrapper.runtime.client import RuntimeClient
 from wrapper.errors import InitError, InvocationError, RuntimeAPIError
-from wrapper.runtime.logs import request_id_var
+from wrapper.runtime.logs import get_logger, request_id_var
 from wrapper.types import Invocation
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class Handler(Protocol):
@@ -123,6 +121,8 @@ class Runtime:
             client.post_error(invocation.request_id, exc.error_type, str(exc))
         except Exception as exc:  # the one broad catch: a wrapper bug must not kill the loop
             logger.exception("Internal error handling %s", invocation.request_id)
+            import traceback  # only on this path: it imports linecache and tokenize
+
             stack = traceback.format_exception(exc)
             client.post_error(invocation.request_id, "Runtime.InternalError", f"Internal error: {exc!r}", stack)
         else:
