@@ -61,13 +61,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtimes", type=int, default=1, help="runtime processes serving the queue (default 1)")
     serve.set_defaults(func=cmd_serve)
 
-    invoke = sub.add_parser("invoke", help="run one event through the config locally and print the response")
-    invoke.add_argument("config", help="config file")
+    invoke = sub.add_parser("invoke", help="run one event through the config locally and print the response; "
+                            "with --url, send it to a Function URL or a remote emulator instead")
+    invoke.add_argument("config", nargs="?", help="config file (not with --url)")
     source = invoke.add_mutually_exclusive_group()
     source.add_argument("--event", help="the event as JSON text")
     source.add_argument("--event-file", help="a file holding the event ('-' for stdin)")
     invoke.add_argument("stdin_marker", nargs="?", choices=["-"], help="read the event from stdin")
     _add_function_options(invoke)
+    remote = invoke.add_argument_group("--url: one HTTP request, printed as curl prints it (exit 1 on HTTP >= 400)")
+    remote.add_argument("--url", help="a Function URL, or a running emulator's URL (`wrapper serve`)")
+    remote.add_argument("-X", "--request", metavar="METHOD", help="HTTP method (default POST with a body, else GET)")
+    remote.add_argument("--path", help="appended to the URL, e.g. /probe")
+    remote.add_argument("--query", action="append", default=[], metavar="NAME=VALUE", help="query parameter (repeatable)")
+    remote.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="request header (repeatable)")
+    remote.add_argument("--token", help="send Authorization: Bearer TOKEN (a config's auth.bearer_token_env)")
+    remote.add_argument("-i", "--include", action="store_true", help="print the status line and headers too")
     invoke.set_defaults(func=cmd_invoke)
 
     check = sub.add_parser("check", help="validate a config; with --event, show exactly what would run")
@@ -172,6 +182,13 @@ def cmd_invoke(args: argparse.Namespace, environ: os._Environ[str] | dict[str, s
     """Start a local Lambda with the config, send one event, print the response (exit 1 on a function error)."""
     from pathlib import Path
 
+    if args.config == "-":  # `wrapper invoke --url URL -`: the marker, not a config
+        args.config, args.stdin_marker = None, "-"
+    if args.url is not None:
+        return _invoke_url(args)
+    if args.config is None:
+        print("wrapper invoke: give a config, or --url URL", file=sys.stderr)
+        return EXIT_USAGE
     if args.event is not None:
         payload = args.event.encode()
     elif args.event_file not in (None, "-"):
@@ -197,6 +214,51 @@ def cmd_invoke(args: argparse.Namespace, environ: os._Environ[str] | dict[str, s
     if sys.stdout.isatty():
         sys.stdout.buffer.write(b"\n")
     return EXIT_OK
+
+
+def _invoke_url(args: argparse.Namespace) -> int:
+    """`invoke --url`: the event (if any) as the body of one request (wrapper/cli/url.py)."""
+    from pathlib import Path
+
+    from wrapper.cli.url import UrlRequest, invoke_url, join_url
+
+    if args.config is not None:
+        print("wrapper invoke: --url sends to a deployed function; it takes no config", file=sys.stderr)
+        return EXIT_USAGE
+    body: bytes | None = None
+    if args.event is not None:
+        body = args.event.encode()
+    elif args.event_file not in (None, "-"):
+        try:
+            body = Path(args.event_file).read_bytes()
+        except OSError as exc:
+            print(f"wrapper invoke: cannot read --event-file: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    elif args.event_file == "-" or args.stdin_marker == "-":
+        body = sys.stdin.buffer.read()
+    query, headers = [], []
+    for pair in args.query:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            print(f"wrapper invoke: --query takes NAME=VALUE, got {pair!r}", file=sys.stderr)
+            return EXIT_USAGE
+        query.append((name, value))
+    for line in args.header:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            print(f"wrapper invoke: --header takes 'NAME: VALUE', got {line!r}", file=sys.stderr)
+            return EXIT_USAGE
+        headers.append((name.strip(), value.strip()))
+    request = UrlRequest(
+        method=(args.request or ("POST" if body is not None else "GET")).upper(),
+        url=join_url(args.url, args.path),
+        query=query,
+        headers=headers,
+        body=body,
+        token=args.token,
+        read_timeout_s=args.timeout or 60.0,
+    )
+    return invoke_url(request, include=args.include, newline_on_tty=sys.stdout.isatty())
 
 
 def cmd_check(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> int:
