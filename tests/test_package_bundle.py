@@ -164,3 +164,19 @@ def test_elf_reading_names_the_symbols_of_each_version():
 )
 def test_symbol_versions_al2023_can_satisfy(library, version, refused):
     assert too_new(VersionNeed(library, version, ("f",))) is refused
+
+
+def test_the_blackbox_example_bundled_probes_from_the_zip_with_only_a_bare_python_on_path(tmp_path, monkeypatch):
+    """Server mode from the zip: the exporter starts from bin/ and answers a probe (of a closed local port)."""
+    from benchmarks.cases import copy_server_config, free_port
+
+    config = copy_server_config(tmp_path, free_port())  # a free port instead of 9115, and 127.0.0.1 allowed
+    package(config, tmp_path / "out", arch=ARCH, python_version=PYTHON, bundle=True, search_path=PATH)
+    task = unpack(tmp_path / "out" / "function.zip", tmp_path / "task")
+    assert sorted(p.name for p in (task / "bin").iterdir()) == ["prometheus-blackbox-exporter"]
+    closed = free_port()
+    event = json.dumps({"target": f"http://127.0.0.1:{closed}/", "module": "http_2xx"}).encode()
+    result = invoke_zip(task, "wrapper.yaml", event, path=str(make_bare_python(tmp_path)), monkeypatch=monkeypatch,
+                        env={"WRAPPER_BEARER_TOKEN": "t"})
+    assert (result.status, result.function_error) == (200, None), result.body
+    assert b"probe_success 0" in result.body
