@@ -63,7 +63,8 @@ class Row:
     check: caller.Check = field(default=lambda body: True)
     subject: bool = False
     status: str | None = None  # "not installed (...)" or "error: ..." instead of numbers
-    samples: list[float] = field(default_factory=list)  # seconds per invocation
+    samples: list[float] = field(default_factory=list)  # seconds per invocation (cold start: spawn → /next)
+    cpu_samples: list[float] = field(default_factory=list)  # cold start: the runtime's own CPU seconds
     idle_rss_kb: int | None = None
     peak_rss_kb: int | None = None
     rates: list[float] = field(default_factory=list)  # invocations per second (concurrency case)

@@ -64,8 +64,10 @@ class Listener:
         self._sock.close()
 
 
-def measure_once(spec: RuntimeSpec, scratch: Path, limit_s: float = 20.0) -> float:
-    """Seconds from spawning the runtime to its first /next (a fresh listener each time: no stale retries)."""
+def measure_once(spec: RuntimeSpec, scratch: Path, limit_s: float = 20.0) -> tuple[float, float]:
+    """(wall, CPU) seconds from spawning the runtime to its first /next (a fresh listener each time: no stale
+    retries). CPU is the runtime process's own, all its threads, children excluded: a busy machine stretches the
+    wall time, much less the CPU time."""
     listener = Listener()
     env = runtimes.lambda_env(spec, listener.address, scratch)
     log_path = scratch / "coldstart.log"
@@ -73,9 +75,21 @@ def measure_once(spec: RuntimeSpec, scratch: Path, limit_s: float = 20.0) -> flo
     process = runtimes.start(spec, env, log_path)
     try:
         arrived = listener.wait_next(process, limit_s)
+        cpu_s = cpu_seconds(process.pid)
     except ColdStartError as exc:
         raise ColdStartError(f"{exc}: {runtimes.log_tail(log_path)}") from None
     finally:
         runtimes.stop(process, grace_s=2.0)  # server mode stops its program on SIGTERM
         listener.close()
-    return arrived - start
+    return arrived - start, cpu_s
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far, every thread, from /proc/PID/task/*/schedstat (nanoseconds)."""
+    total_ns = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total_ns += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that just ended
+            pass
+    return total_ns / 1e9

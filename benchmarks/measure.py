@@ -226,7 +226,9 @@ def cold_start_case(rows: list[Row], settings: Settings, scratch: Path, progress
             if row.status is not None:
                 continue
             try:
-                row.samples.append(coldstart.measure_once(row.spec, Path(tempfile.mkdtemp(dir=scratch))))
+                wall_s, cpu_s = coldstart.measure_once(row.spec, Path(tempfile.mkdtemp(dir=scratch)))
+                row.samples.append(wall_s)
+                row.cpu_samples.append(cpu_s)
             except Exception as exc:  # noqa: BLE001 - the row shows the error
                 fail(row, exc)
         progress(f"  trial {trial + 1}/{settings.cold_trials}")

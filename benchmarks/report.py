@@ -75,12 +75,13 @@ def cold_start_table(rows: list[Row]) -> str:
     lines = []
     for row in rows:
         if row.status is not None or not row.samples:
-            lines.append([row.label, row.status or "no samples", "", "", ""])
+            lines.append([row.label, row.status or "no samples", "", "", "", ""])
             continue
+        cpu = ms(median(row.cpu_samples)) if row.cpu_samples else "—"
         lines.append(
-            [row.label, ms(median(row.samples)), ms(min(row.samples)), ms(p95(row.samples)), str(len(row.samples))]
+            [row.label, ms(median(row.samples)), ms(min(row.samples)), ms(p95(row.samples)), cpu, str(len(row.samples))]
         )
-    return table(["runtime", "median ms", "min ms", "p95 ms", "n"], lines)
+    return table(["runtime", "median ms", "min ms", "p95 ms", "median CPU ms", "n"], lines)
 
 
 def throughput_table(rows: list[Row]) -> str:
@@ -161,6 +162,11 @@ def _ratio(case_a: str, a: str, case_b: str, b: str, pick=median) -> Callable[[l
     return measure
 
 
+def _cpu_ratio(rows: list[Row]) -> float | None:
+    x, y = find(rows, "cold-start", cases.WRAPPER_ZIP), find(rows, "cold-start", cases.RIC_CAT)
+    return median(x.cpu_samples) / median(y.cpu_samples) if x and y and x.cpu_samples and y.cpu_samples else None
+
+
 def _echo_overhead(rows: list[Row]) -> float | None:
     x, y = find(rows, "echo", cases.WRAPPER_ECHO), find(rows, "echo", cases.FLOOR_SPAWN)
     return None if x is None or y is None else (median(x.samples) - median(y.samples)) * 1000
@@ -209,6 +215,7 @@ GOALS = [
         1.0,
         True,
     ),
+    Goal("cold start CPU (the runtime's own) vs the same", "≤ 1.0×", _cpu_ratio, 1.0, True),
     Goal("peak RSS vs awslambdaric + subprocess handler", "≤ 1.2×", _rss_ratio, 1.2, True),
     Goal(
         "5 MB stdout: end to end vs floor + direct cat",

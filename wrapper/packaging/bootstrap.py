@@ -24,8 +24,8 @@ set -e
 # Lambda starts /var/task/bootstrap by its absolute path: no subshell on the cold-start path
 case "$0" in /*) here=${{0%/*}} ;; */*) here=$(cd "${{0%/*}}" && pwd) ;; *) here=$PWD ;; esac
 python=/var/lang/bin/python3
-# outside Lambda (tests, a local emulator): the first python3 on PATH
-[ -x "$python" ] || python=$(command -v python3) || {{ echo "bootstrap: python3 not found" >&2; exit 127; }}
+# outside Lambda (tests, a local emulator): the first python3 on PATH, found by exec itself (no subshell)
+[ -x "$python" ] || python=python3
 export LAMBDA_TASK_ROOT="${{LAMBDA_TASK_ROOT:-$here}}"
 export _HANDLER="${{_HANDLER:-{config_name}}}"
 {path}# -S: no site-packages (the runtime's own boto3 and awslambdaric, or a local install), only what the zip holds;
