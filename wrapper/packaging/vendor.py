@@ -31,6 +31,7 @@ PACKAGING_SIDE = (
     "emulator",
     "packaging",
     "cli/check.py",
+    "cli/url.py",
     "config/schema.py",
     "config/parts.py",
     "config/rules.py",
