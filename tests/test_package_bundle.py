@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from package_helpers import ARCH, OTHER_ARCH, PYTHON, ROOT, invoke_zip, make_bare_python, unpack
 
 from wrapper.cli.main import main
 from wrapper.emulator.runtimes import runtime_env
@@ -18,8 +19,6 @@ from wrapper.packaging import PackageError
 from wrapper.packaging.al2023 import too_new
 from wrapper.packaging.build import BOOTSTRAP, package
 from wrapper.packaging.elf import VersionNeed, read_elf
-
-from package_helpers import ARCH, OTHER_ARCH, PYTHON, ROOT, invoke_zip, make_bare_python, unpack
 
 QRENCODE = ROOT / "configs" / "qrencode.yaml"
 JQ = ROOT / "configs" / "jq.yaml"
@@ -95,7 +94,8 @@ def test_cli_refuses_jq_with_exit_2_and_leaves_out_untouched(tmp_path, capsys):
 def test_a_program_for_another_architecture_is_refused_before_anything_is_written(tmp_path):
     out = tmp_path / "out"
     here = "aarch64" if ARCH == "arm64" else "x86_64"
-    with pytest.raises(PackageError, match=rf"'qrencode' \(.*\) is built for {here} \(64-bit\), but --arch is {OTHER_ARCH}"):
+    refusal = rf"'qrencode' \(.*\) is built for {here} \(64-bit\), but --arch is {OTHER_ARCH}"
+    with pytest.raises(PackageError, match=refusal):
         package(QRENCODE, out, arch=OTHER_ARCH, python_version=PYTHON, bundle=True, search_path=PATH)
     assert not out.exists()
 

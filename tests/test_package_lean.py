@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from package_helpers import ARCH, PYTHON, ROOT, invoke_zip, make_bare_python, unpack
 
 from wrapper.packaging.build import VENDOR_DIR, package
 from wrapper.packaging.vendor import PACKAGING_SIDE
-
-from package_helpers import ARCH, PYTHON, ROOT, invoke_zip, make_bare_python, unpack
 
 ECHO = ROOT / "configs" / "echo.yaml"
 JQ = ROOT / "configs" / "jq.yaml"

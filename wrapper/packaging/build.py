@@ -180,7 +180,9 @@ def _programs_to_bundle(
 def _add_bundled(files: list[ShipFile], bundled: list[ShipFile]) -> list[ShipFile]:
     """The project's files plus the bundled ones; PackageError when one would overwrite a project file."""
     taken = {f.dest: f for f in files}
-    clashes = [f"{b.dest!r} ({b.reason}) would overwrite the project's own {b.dest!r}" for b in bundled if b.dest in taken]
+    clashes = [
+        f"{b.dest!r} ({b.reason}) would overwrite the project's own {b.dest!r}" for b in bundled if b.dest in taken
+    ]
     if clashes:
         raise PackageError("\n".join(clashes) + ": rename or remove the project's file")
     return sorted(files + bundled, key=lambda f: f.dest)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wrapper.packaging import PackageError
-from wrapper.packaging.bootstrap import BUNDLED_PROGRAM
 from wrapper.packaging.al2023 import LOADERS, describe_limit, is_provided, too_new
+from wrapper.packaging.bootstrap import BUNDLED_PROGRAM
 from wrapper.packaging.checks import ShipFile
 from wrapper.packaging.elf import ElfInfo, elf_machine, is_elf, read_elf
 from wrapper.packaging.target import Target
@@ -128,7 +128,8 @@ class _Planner:
             self.problems.append(f"{label}: {exc}")
             return None
         if info.machine != self.machine or info.elf_class != 64:
-            problem = f"{label} ({path}) is built for {info.machine_name} ({info.elf_class}-bit), but --arch is {self.target.arch}"
+            built = f"{info.machine_name} ({info.elf_class}-bit)"
+            problem = f"{label} ({path}) is built for {built}, but --arch is {self.target.arch}"
             self.problems.append(problem)
             self.wrong_arch.append(problem)
             return None

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection, GNUVerSymSection
 from elftools.elf.sections import SymbolTableSection
+from elftools.elf.segments import InterpSegment
 
 ELF_MAGIC = b"\x7fELF"
 _MACHINE_NAMES = {
@@ -98,7 +100,7 @@ def read_elf(path: Path) -> ElfInfo:
 def _read(path: Path, elf: ELFFile) -> ElfInfo:
     interpreter = None
     for segment in elf.iter_segments():
-        if segment["p_type"] == "PT_INTERP":
+        if isinstance(segment, InterpSegment):
             interpreter = segment.get_interp_name()
     needed: list[str] = []
     runpath: list[str] = []
@@ -110,16 +112,18 @@ def _read(path: Path, elf: ELFFile) -> ElfInfo:
         if isinstance(section, DynamicSection):
             for tag in section.iter_tags():
                 kind = tag.entry.d_tag
+                # pyelftools sets the string of these tags as an attribute named after them
+                value: Any = tag
                 if kind == "DT_NEEDED":
-                    needed.append(tag.needed)
+                    needed.append(value.needed)
                 elif kind == "DT_RUNPATH":
-                    runpath += tag.runpath.split(":")
+                    runpath += value.runpath.split(":")
                 elif kind == "DT_RPATH":
-                    rpath += tag.rpath.split(":")
+                    rpath += value.rpath.split(":")
         elif isinstance(section, GNUVerNeedSection):
             for verneed, auxiliaries in section.iter_versions():
                 for aux in auxiliaries:
-                    version_index[aux["vna_other"]] = (verneed.name, aux.name)
+                    version_index[aux["vna_other"]] = (str(verneed.name), str(aux.name))
         elif isinstance(section, GNUVerSymSection):
             versym = section
         elif isinstance(section, SymbolTableSection) and section.name == ".dynsym":

@@ -31,11 +31,6 @@ class Target:
         return f"python{self.python_version}"
 
     @property
-    def pip_platform(self) -> str:
-        """pip's --platform tag (glibc 2.17: loads on both Amazon Linux 2 and 2023)."""
-        return "manylinux2014_" + ("aarch64" if self.arch == "arm64" else "x86_64")
-
-    @property
     def docker_platform(self) -> str:
         """docker buildx's --platform value."""
         return "linux/" + ("arm64" if self.arch == "arm64" else "amd64")

@@ -62,14 +62,16 @@ def copy_jmespath(target_dir: Path) -> dict[str, str]:
     try:
         dist = importlib.metadata.distribution(JMESPATH)
     except importlib.metadata.PackageNotFoundError:
-        raise PackageError("jmespath is not installed here (pip install jmespath): the config's inputs need it") from None
+        raise PackageError(
+            "jmespath is not installed here (pip install jmespath): the config's inputs need it"
+        ) from None
     for file in dist.files or ():
         parts = Path(file).parts
         if "__pycache__" in parts or file.suffix == ".pyc" or parts[0] not in (JMESPATH, _dist_info_dir(dist)):
             continue
         dest = target_dir / file
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(dist.locate_file(file)), dest)
+        shutil.copyfile(str(dist.locate_file(file)), dest)
     return {dist.metadata["Name"]: dist.version}
 
 
