@@ -11,7 +11,6 @@ that cannot be built or written is a warning in the log, and the invocation's re
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -21,9 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+from wrapper.runtime.logs import get_logger
 from wrapper.metrics.emf import Observation, build_record, choose_series, dimension_values, invocation_values, wanted
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class MetricsRecorder:

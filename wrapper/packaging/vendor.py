@@ -25,31 +25,75 @@ import wrapper
 from wrapper.packaging import PackageError
 from wrapper.packaging.target import Target
 
-# wrapper's modules that the run path never imports: what packaging, checking and emulating need (pydantic,
-# YAML, pyelftools, requests). tests/test_package.py imports every shipped module with only vendor/ on the path.
-PACKAGING_SIDE = (
-    "emulator",
-    "packaging",
-    "cli/check.py",
-    "cli/url.py",
-    "config/schema.py",
-    "config/parts.py",
-    "config/rules.py",
-    "config/yamlpos.py",
-    "config/reference.py",
-)
+# What stays on this machine: the packages of the tools (packaging itself, the emulator), and every module that
+# imports a packaging-side dependency at its top level, directly or through another such module (the schema with
+# pydantic and YAML, `invoke --url` with requests, ...). tests/test_package_lean.py imports every shipped module with
+# only vendor/ on the path, so a module the run path needs cannot be left out unnoticed.
+TOOL_PACKAGES = ("emulator", "packaging")
+PACKAGING_DEPENDENCIES = ("pydantic", "pydantic_core", "yaml", "elftools", "requests", "urllib3", "jsonschema")
 JMESPATH = "jmespath"
 
 
 def copy_wrapper_package(target_dir: Path) -> None:
     """Copy wrapper's run-path modules (sources only) into target_dir/wrapper."""
     source = Path(wrapper.__file__).resolve().parent
+    left_out = packaging_side_modules(source)
 
     def skip(directory: str, names: list[str]) -> set[str]:
         rel = Path(directory).relative_to(source)
-        return _not_source(directory, names) | {n for n in names if (rel / n).as_posix() in PACKAGING_SIDE}
+        return _not_source(directory, names) | {n for n in names if (rel / n).as_posix() in left_out}
 
     shutil.copytree(source, target_dir / "wrapper", ignore=skip, dirs_exist_ok=True)
+
+
+def packaging_side_modules(source: Path) -> set[str]:
+    """Paths (relative to the wrapper package, '/'-separated) of what the zip leaves out: TOOL_PACKAGES, and the
+    modules whose top-level imports reach a PACKAGING_DEPENDENCIES module (imports under TYPE_CHECKING excepted)."""
+    imports = {
+        path.relative_to(source).as_posix(): _top_level_imports(path) for path in source.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    left_out = {rel for rel in imports if rel.split("/")[0] in TOOL_PACKAGES} | set(TOOL_PACKAGES)
+    changed = True
+    while changed:
+        changed = False
+        for rel, names in imports.items():
+            if rel in left_out:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                inner = name.removeprefix("wrapper.").replace(".", "/")
+                if top in PACKAGING_DEPENDENCIES or (top == "wrapper" and {inner + ".py", inner} & left_out):
+                    left_out.add(rel)
+                    changed = True
+                    break
+    return left_out
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules a file imports when it is imported: module-level statements, not function bodies or TYPE_CHECKING."""
+    import ast
+
+    names: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.If):
+                if "TYPE_CHECKING" not in ast.unparse(node.test):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+                for handler in node.handlers:
+                    visit(handler.body)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return names
 
 
 def needs_jmespath(config: object) -> bool:
