@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-from wrapper.runtime.logs import get_logger
 from wrapper.metrics.emf import Observation, build_record, choose_series, dimension_values, invocation_values, wanted
+from wrapper.runtime.logs import get_logger
 
 logger = get_logger(__name__)
 
