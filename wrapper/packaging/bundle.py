@@ -101,7 +101,7 @@ class _Planner:
                 "exist on Lambda"
             )
             return
-        info = self._read(program.path, label)
+        info = self._read(program.path.resolve(), label)  # $ORIGIN is where the file really is
         if info is None:
             return
         if info.is_static:
