@@ -349,3 +349,28 @@ def test_regression_sigterm_between_spawn_and_registration_leaves_the_program_ru
         for _ in range(100):  # killed by the runtime on its way out; give init a moment to reap
             os.kill(program, 0)
             time.sleep(0.05)
+
+
+def test_event_making_the_command_too_large_to_exec_is_invalid_event_not_a_spawn_error(tmp_path):
+    from wrapper.programs.execlimits import exec_budget_bytes  # the runtime inherits this process's stack limit
+
+    config = write_config(tmp_path, """\
+        command: [echo]
+        inputs:
+          word: {max_length: 1000000}
+          words: {type: list, items: string, max_items: 1000000}
+        args:
+          - {value: word}
+          - {value: words}
+          - {value: words}
+          - {value: words}
+        """)
+    count = exec_budget_bytes() // (3 * (100 + 1 + 8)) + 100  # three copies of the list: just over the budget
+    with start(config, timeout_s=30) as emulator:
+        one_long = emulator.invoke(json.dumps({"word": "a" * 200_000, "words": []}).encode(), timeout_s=30)
+        many = emulator.invoke(json.dumps({"word": "a", "words": ["w" * 100] * count}).encode(), timeout_s=30)
+        fine = emulator.invoke(json.dumps({"word": "a" * 100_000, "words": ["w"]}).encode(), timeout_s=30)
+    for result in (one_long, many):  # the first, one word over 128 KiB, was refused before; the total was not
+        assert json.loads(result.body)["errorType"] == "Function.InvalidEvent", result.body[:300]
+    assert "too large to start" in json.loads(many.body)["errorMessage"]
+    assert fine.function_error is None
