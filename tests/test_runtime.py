@@ -374,3 +374,15 @@ def test_event_making_the_command_too_large_to_exec_is_invalid_event_not_a_spawn
         assert json.loads(result.body)["errorType"] == "Function.InvalidEvent", result.body[:300]
     assert "too large to start" in json.loads(many.body)["errorMessage"]
     assert fine.function_error is None
+
+
+@pytest.mark.parametrize(("token", "reason"), [("", "is blank"), ("   ", "is blank"), (" s3cret", "whitespace"),
+                                               ("s3cret\n", "whitespace")])
+def test_bearer_token_variable_blank_or_padded_fails_at_init_with_a_clear_message(tmp_path, token, reason):
+    config = write_config(tmp_path, "command: [cat]\nauth: {bearer_token_env: API_TOKEN}\n")
+    with start(config, env={"API_TOKEN": token}) as emulator:
+        result = emulator.invoke(b"{}", timeout_s=30)
+    error = json.loads(result.body)
+    assert error["errorType"] == "Runtime.ConfigError", error
+    assert "API_TOKEN" in error["errorMessage"] and reason in error["errorMessage"]
+    assert "s3cret" not in error["errorMessage"]
