@@ -100,10 +100,10 @@ class Runtime:
         finally:
             with self._idle:
                 self._stopping.set()  # a loop finishing an invocation asks for no other, nor starts one it got
-            _install_sigterm(*previous)
             self.handler.close()  # kills the programs running, and one being started is killed once registered
             with self._idle:  # let the loops whose programs were killed report and clean up (scratch dirs)
                 self._idle.wait_for(lambda: self._busy == 0, timeout=SHUTDOWN_WAIT_S)
+            _install_sigterm(*previous)  # only now: a second SIGTERM must not cut the shutdown short
         if self._fatal is not None:
             logger.error("Runtime API failure, exiting: %s", self._fatal)
             return 1
