@@ -167,8 +167,8 @@ def _check_env_safety(config: WrapperConfig) -> list[tuple[Loc, str]]:
     for name in sorted(from_event - set(config.allow_unsafe_env)):
         reason = unsafe_env_reason(name)
         if reason is not None:
-            found.append((("env", name), f"an event value must not choose {name} ({reason}); "
-                                         "list it in allow_unsafe_env if the program reads it as plain data"))
+            found.append((("env", name), (f"an event value must not choose {name} ({reason}); "
+                                          "list it in allow_unsafe_env if the program reads it as plain data")))
     for index, name in enumerate(config.allow_unsafe_env):
         if name not in from_event:
             found.append((("allow_unsafe_env", index), f"{name} is not an env entry that takes an event value"))
