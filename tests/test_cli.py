@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -270,10 +271,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None) -> Iterator[str]:
+def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None, *,
+            api_prefix: str = "") -> Iterator[str]:
     """`wrapper serve [CONFIG] --port N [-- RUNTIME_ARGV]` as a subprocess; yields its URL once the port accepts."""
     port = free_port()
     argv = [sys.executable, "-m", "wrapper", "serve", *([config] if config else []), "--port", str(port)]
+    if api_prefix:
+        argv += ["--api-prefix", api_prefix]
     if runtime_argv:
         argv += ["--", *runtime_argv]
     with open(log, "wb") as out:
@@ -346,3 +350,26 @@ def test_serve_runs_a_bash_runtime_given_after_a_config(tmp_path):
 def test_serve_runs_a_bash_runtime_given_after_dashes_without_a_config(tmp_path):
     with serving(None, tmp_path / "serve.log", BASH_RUNTIME) as url:
         run_bash_runtime_check(url)
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        done = wrapper("serve", "configs/echo.yaml", "--port", str(taken.getsockname()[1]))
+    message = done.stderr.decode()
+    assert done.returncode == 1
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1, message
+    assert "cannot listen on" in message and "in use" in message
+
+
+@pytest.mark.parametrize("prefix", ["rt", "/a b", "/"])
+def test_serve_refuses_an_api_prefix_that_is_not_a_path(prefix):
+    done = wrapper("serve", "configs/echo.yaml", "--port", "0", "--api-prefix", prefix)
+    assert done.returncode == 2 and "api_prefix" in done.stderr.decode() and b"Traceback" not in done.stderr
+
+
+def test_serve_with_an_api_prefix_gives_its_runtime_the_prefixed_address(tmp_path):
+    with serving("configs/echo.yaml", tmp_path / "serve.log", api_prefix="/.rt") as url:
+        answer = subprocess.run(["curl", "-s", "-d", '{"p": 1}', f"{url}/2015-03-31/functions/function/invocations"],
+                                capture_output=True, timeout=30, check=True)
+        assert answer.stdout == b'{"p": 1}'
+        assert re.search(r"AWS_LAMBDA_RUNTIME_API=127\.0\.0\.1:\d+/\.rt$", (tmp_path / "serve.log").read_text(), re.M)

@@ -281,3 +281,61 @@ def test_resolve_failures_name_file_and_command0(tmp_path, command, reason):
     assert problem.file == str(tmp_path / "wrapper.yaml")
     assert problem.path == "command[0]"
     assert reason in problem.reason
+
+
+# Event values and the environment: names that change how programs load or start, AWS_* names, credentials
+
+UNSAFE_NAMES = ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV", "ENV", "PATH", "PYTHONPATH",
+                "PYTHONSTARTUP", "PYTHONWARNINGS", "PERL5OPT", "PERL5LIB", "NODE_OPTIONS", "GCONV_PATH",
+                "GLIBC_TUNABLES", "RUBYOPT", "JAVA_TOOL_OPTIONS", "BASH_FUNC_x%%", "SHELLOPTS", "PS4", "HOME",
+                "OPENSSL_CONF", "GIT_SSH_COMMAND", "ld_preload", "path", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL",
+                "AWS_CONFIG_FILE", "AWS_LAMBDA_RUNTIME_API"]
+
+
+@pytest.mark.parametrize("name", [n for n in UNSAFE_NAMES if "%" not in n])
+@pytest.mark.parametrize("source", ["{value: x}", '{template: "{x}"}', '{template: "{file:f}"}'])
+def test_event_value_into_a_name_that_changes_how_programs_start_is_refused(tmp_path, name, source):
+    problems = problems_of(tmp_path, f"""
+        command: [cat]
+        inputs: {{x: {{}}}}
+        files: {{f: {{value: x}}}}
+        env:
+          {name}: {source}
+        """)
+    assert [(p.path, p.line) for p in problems] == [(f"env.{name}", 5)]
+    assert "allow_unsafe_env" in problems[0].reason and name in problems[0].reason
+
+
+def test_allow_unsafe_env_is_a_named_opt_in(tmp_path):
+    config = load_config(write(tmp_path, """
+        command: [python3, -c, "import sys; print(sys.path)"]
+        inputs: {x: {}}
+        env:
+          PYTHONPATH: {value: x}
+          LD_PRELOAD: /opt/lib/literal-is-the-authors-choice.so
+        allow_unsafe_env: [PYTHONPATH]
+        """))
+    assert config.allow_unsafe_env == ["PYTHONPATH"]
+
+
+@pytest.mark.parametrize("name", ["MODE", "TARGET_HOST", "LDAP_URI", "PATHNAME", "ENVIRONMENT", "XAWS_KEY"])
+def test_event_values_into_ordinary_names_are_fine(tmp_path, name):
+    assert load_config(write(tmp_path, f"command: [cat]\ninputs: {{x: {{}}}}\nenv: {{{name}: {{value: x}}}}\n"))
+
+
+def test_allow_unsafe_env_naming_no_event_mapped_entry_is_refused(tmp_path):
+    problems = problems_of(tmp_path, """
+        command: [cat]
+        env: {LD_PRELOAD: /literal.so}
+        allow_unsafe_env: [LD_PRELOAD, PYTHONPATH]
+        """)
+    assert [p.path for p in problems] == ["allow_unsafe_env[0]", "allow_unsafe_env[1]"]
+
+
+@pytest.mark.parametrize("name", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                                  "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+def test_passing_a_credential_through_needs_aws_credentials(tmp_path, name):
+    problems = problems_of(tmp_path, f"command: [cat]\nenv_passthrough: [HOME_REGION, {name}]\n")
+    assert [p.path for p in problems] == ["env_passthrough[1]"]
+    assert "aws_credentials: true" in problems[0].reason
+    assert load_config(write(tmp_path, f"command: [cat]\nenv_passthrough: [{name}]\naws_credentials: true\n"))

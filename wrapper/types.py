@@ -210,6 +210,10 @@ class HttpRequest(Frozen):
             parsed = json.loads(self.body) if self.body else None
         except ValueError:
             parsed = None
+        except RecursionError:  # the caller's body, not our bug: a 400, not an internal error with a stack
+            from wrapper.errors import InvalidEventError
+
+            raise InvalidEventError("Request body JSON is nested too deeply") from None
         return {
             "http": True,
             "method": self.method,

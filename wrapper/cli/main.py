@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=9001, help="port (default 9001; 0 picks a free one)")
     _add_function_options(serve)
     serve.add_argument("--runtimes", type=int, default=1, help="runtime processes serving the queue (default 1)")
+    serve.add_argument("--api-prefix", default="", metavar="PATH",
+                       help="serve the Runtime API under this path prefix, e.g. /.rt (default: none)")
     serve.set_defaults(func=cmd_serve)
 
     invoke = sub.add_parser("invoke", help="run one event through the config locally and print the response; "
@@ -161,7 +163,12 @@ def cmd_serve(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
         return EXIT_USAGE
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with emulator:
+    try:
+        emulator.start()
+    except OSError as exc:  # the port is taken, or the address is not ours
+        print(f"wrapper serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
         print(
             f"wrapper: local Lambda at {emulator.url}\n"
             f"  invoke:       POST {emulator.url}/2015-03-31/functions/function/invocations\n"
@@ -175,6 +182,8 @@ def cmd_serve(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
                 pass
         except KeyboardInterrupt:
             pass
+    finally:
+        emulator.stop()
     return EXIT_OK
 
 
@@ -350,20 +359,25 @@ def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtim
             package_root = str(Path(__file__).resolve().parents[2])
             extra_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environ.get("PYTHONPATH")]))
     output = sys.stderr if quiet else None
-    return Emulator(
-        runtime_argv=runtime_argv,
-        host=host,
-        port=port,
-        function_timeout_s=timeout_s or 3.0,
-        memory_mb=args.memory,
-        runtimes=runtimes,
-        env=extra_env,
-        task_root=task_root,
-        handler=handler,
-        runtime_stdout=output,
-        runtime_stderr=output,
-        max_concurrency=args.max_concurrency,
-    )
+    try:
+        return Emulator(
+            runtime_argv=runtime_argv,
+            host=host,
+            port=port,
+            function_timeout_s=timeout_s or 3.0,
+            memory_mb=args.memory,
+            runtimes=runtimes,
+            env=extra_env,
+            task_root=task_root,
+            handler=handler,
+            runtime_stdout=output,
+            runtime_stderr=output,
+            max_concurrency=args.max_concurrency,
+            api_prefix=getattr(args, "api_prefix", ""),
+        )
+    except ValueError as exc:  # e.g. an --api-prefix that is not a path
+        print(f"wrapper: {exc}", file=sys.stderr)
+        return None
 
 
 def _config_path(arg: str | None, environ) -> str | None:

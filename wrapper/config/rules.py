@@ -17,6 +17,7 @@ from wrapper.config.schema import (
     ValueArgConfig,
     WrapperConfig,
 )
+from wrapper.config.envsafety import CREDENTIAL_NAMES, unsafe_env_reason
 from wrapper.errors import Problem
 from wrapper.mapping.template import names_in
 from wrapper.config.yamlpos import Loc, problem_at
@@ -39,6 +40,7 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     found += _check_inputs(config.inputs)
     found += _check_references(config)
     found += check_metrics(config)
+    found += _check_env_safety(config)
     return [problem_at(node, loc, reason, file) for loc, reason in found]
 
 
@@ -155,4 +157,24 @@ def _check_references(config: WrapperConfig) -> list[tuple[Loc, str]]:
             need_input(("server", "request", "body", "value"), request.body.value)
             if request.body.template is not None:
                 need_template(("server", "request", "body", "template"), request.body.template, files_allowed=False)
+    return found
+
+
+def _check_env_safety(config: WrapperConfig) -> list[tuple[Loc, str]]:
+    """No event value chooses a name that changes how programs start, unless allowed; credentials only if asked."""
+    found: list[tuple[Loc, str]] = []
+    from_event = {name for name, value in config.env.items() if isinstance(value, EnvValueConfig)}
+    for name in sorted(from_event - set(config.allow_unsafe_env)):
+        reason = unsafe_env_reason(name)
+        if reason is not None:
+            found.append((("env", name), (f"an event value must not choose {name} ({reason}); "
+                                          "list it in allow_unsafe_env if the program reads it as plain data")))
+    for index, name in enumerate(config.allow_unsafe_env):
+        if name not in from_event:
+            found.append((("allow_unsafe_env", index), f"{name} is not an env entry that takes an event value"))
+    if not config.aws_credentials:
+        for index, name in enumerate(config.env_passthrough):
+            if name.upper() in CREDENTIAL_NAMES:
+                found.append((("env_passthrough", index),
+                              f"{name} is a credential: pass the function's credentials with aws_credentials: true"))
     return found

@@ -247,12 +247,20 @@ class WrapperConfig(BaseConfig):
     )
     env_passthrough: list[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")]] = Field(
         default_factory=list,
-        description="Names copied from the runtime's own environment.",
+        description="Names copied from the runtime's own environment. Credential names (`AWS_ACCESS_KEY_ID`, "
+        "`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_CONTAINER_*` credentials) need `aws_credentials: true`.",
     )
     aws_credentials: bool = Field(
         False,
         description="Pass the function's AWS credentials "
         "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).",
+    )
+    allow_unsafe_env: list[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")]] = Field(
+        default_factory=list,
+        description="Names in `env` that may take an event value (`{value}` or `{template}`) although they change "
+        "how programs load or start (`LD_*`, `BASH_ENV`, `ENV`, `PATH`, `PYTHON*`, `PERL5*`, `NODE_OPTIONS`, "
+        "`GCONV_PATH`, `GLIBC_TUNABLES`, ...; the list: `wrapper/config/envsafety.py`) or are `AWS_*` names. "
+        "Without it, such a mapping is a config error.",
     )
     files: dict[Name, FileConfig] = Field(
         default_factory=dict,

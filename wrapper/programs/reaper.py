@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from wrapper.errors import SpawnError
 from wrapper.programs.groups import kill_process_group, reap_group
 
 __all__ = [
@@ -29,6 +30,7 @@ _running: dict[int, int] = {}
 _long_lived: set[int] = set()  # protect()ed groups: server mode's program
 _lock = threading.Lock()  # held to spawn and register a run, to wait and forget it, and by the sweep to look and kill
 _adopting = False  # enable_subreaper() worked: orphans come to us, and run_process sweeps them
+_closed = False  # kill_running_groups() ran: the runtime is shutting down and starts nothing more
 _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
@@ -62,8 +64,13 @@ def unprotect(pgid: int) -> None:
 
 
 def start_run(spawn: Callable[[], subprocess.Popen]) -> subprocess.Popen:
-    """Start a program in its own group with spawn() and register it, in one step a sweep cannot see between."""
+    """Start a program in its own group with spawn() and register it, in one step a sweep cannot see between.
+
+    Refused (SpawnError) once kill_running_groups() has run: a program started after shutdown would outlive it.
+    """
     with _lock:
+        if _closed:
+            raise SpawnError("The runtime is shutting down: the program was not started")
         proc = spawn()
         _running[proc.pid] = _start_ticks(proc.pid) if _adopting else 0
     return proc
@@ -77,9 +84,15 @@ def finish_run(proc: subprocess.Popen) -> None:
 
 
 def kill_running_groups() -> int:
-    """SIGKILL every program group run_process has started and not yet finished (shutdown); return how many."""
-    groups = list(_running)  # a copy: other threads' runs add and discard while we iterate
-    return sum(kill_process_group(pgid) for pgid in groups)
+    """Shutdown: SIGKILL every program group run_process has started and not finished; return how many.
+
+    Takes the spawn lock, so a program being started in another thread is registered, and killed, first; and
+    refuses every later start_run, so no program starts after it.
+    """
+    global _closed
+    with _lock:
+        _closed = True
+        return sum(kill_process_group(pgid) for pgid in list(_running))
 
 
 def sweep_orphans() -> None:

@@ -19,6 +19,7 @@ from wrapper.mapping.command import build_command, build_server_argv_env, build_
 from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.programs.executable import resolve_executable
+from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class FunctionHandler:
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
         self.status_codes = config.http.status_codes.model_dump()
+        self.exec_budget_bytes = exec_budget_bytes()
         self.content_type = content_type_for(config)
         self.binary = is_binary_output(config)
         self.metrics = None
@@ -64,8 +66,11 @@ class FunctionHandler:
         config = read_config(config_path, compiled_only=compiled_only)
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
-        if config.auth.bearer_token_env and handler.expected_token is None:
-            raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set", file=str(config_path))
+        if config.auth.bearer_token_env:
+            problem = _bearer_token_problem(base_env.get(config.auth.bearer_token_env))
+            if problem:
+                raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} {problem}",
+                                  file=str(config_path))
         if config.mode == "server":
             handler._start_server()
         else:
@@ -195,11 +200,15 @@ class FunctionHandler:
                 context_env=context_env(invocation),
                 base_env=self.base_env,
             )
+            argv = [self.executable, *command.argv[1:]]
+            too_large = exec_size_problem(self.executable, argv, command.env, self.exec_budget_bytes)
+            if too_large:  # the kernel would refuse it (E2BIG): the event made it so, not the config
+                raise InvalidEventError(f"The command is too large to start: {too_large}")
             for path, content in command.files.items():
                 with open(path, "wb", opener=_private_opener) as file:
                     file.write(content)
             result = run_process(
-                [self.executable, *command.argv[1:]],
+                argv,
                 stdin=command.stdin,
                 env=command.env,
                 cwd=scratch,
@@ -334,6 +343,18 @@ def _make_scratch(parent: str) -> str:
             continue
         return path
     raise FileExistsError(f"No free scratch directory name under {parent}")
+
+
+def _bearer_token_problem(token: str | None) -> str | None:
+    """Why a bearer token cannot be used, or None."""
+    if token is None:
+        return "is not set"
+    if not token.strip():
+        return "is blank"
+    if token != token.strip():
+        # HTTP strips a header value's surrounding whitespace: no caller could ever send this token
+        return "has leading or trailing whitespace (HTTP strips it from headers, so no request could match)"
+    return None
 
 
 def _remove_scratch(path: str) -> None:
