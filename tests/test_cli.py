@@ -111,6 +111,11 @@ CONFIG_CASES = [
      lambda out: json.loads(out) == ["world", "a-v"]),
     # grep exits 1 on no match: the exit-code table makes it a success with no lines
     ("grep.yaml", {"pattern": "nothing", "text": "hello\n"}, lambda out: json.loads(out) == []),
+    # hot mode: the event written as one compact line, the answer the one line the program writes back
+    ("echo-hot.yaml", {"hello": "world!", "text": "two\nlines"}, lambda out: out == b'{"hello":"world!","text":"two\\nlines"}'),
+    ("jq-hot.yaml", {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
+     lambda out: json.loads(out) == {"count": 2, "total": 7, "names": ["a", "b"]}),
+    ("jq-hot.yaml", {"items": "not a list"}, lambda out: "Cannot" in json.loads(out)["error"]),
 ]
 
 

@@ -10,6 +10,7 @@ from wrapper.config.schema import (
     EnvValueConfig,
     FileArgConfig,
     FlagArgConfig,
+    HotConfig,
     InputConfig,
     StdinConfig,
     SwitchArgConfig,
@@ -50,18 +51,35 @@ def _check_mode(config: WrapperConfig) -> list[tuple[Loc, str]]:
         found.append((("mode",), "mode 'server' needs a 'server:' section"))
     if config.mode == "exec" and config.server is not None:
         found.append((("server",), "'server:' is only allowed with mode: server"))
-    if config.mode != "server":
+    if config.mode != "hot" and config.hot != HotConfig():  # the defaults, as `wrapper check` prints them, are fine
+        found.append((("hot",), "'hot:' is only allowed with mode: hot"))
+    if config.mode == "hot":
+        found += _check_hot(config)
+    if config.mode == "exec":
         return found
+    mode = config.mode
     for index, arg in enumerate(config.args):
         if not isinstance(arg, str):
-            found.append((("args", index), "server mode: args may only be literal words (the program starts once)"))
-    if config.stdin != "none":
+            found.append((("args", index), f"{mode} mode: args may only be literal words (the program starts once)"))
+    if mode == "server" and config.stdin != "none":
         found.append((("stdin",), "server mode: stdin is not allowed (use server.request.body)"))
     if config.files:
-        found.append((("files",), "server mode: files are not allowed"))
+        found.append((("files",), f"{mode} mode: files are not allowed"))
     for name, value in config.env.items():
         if not isinstance(value, str):
-            found.append((("env", name), "server mode: env values must be literal strings (no inputs at init)"))
+            found.append((("env", name), f"{mode} mode: env values must be literal strings (no inputs at init)"))
+    return found
+
+
+def _check_hot(config: WrapperConfig) -> list[tuple[Loc, str]]:
+    """Keys that would be silently ignored are errors (their defaults, as `wrapper check` prints them, are fine)."""
+    hot, default, found = config.hot, HotConfig(), []
+    if hot.framing == "lines":
+        for key in ("result_fd", "ack"):
+            if getattr(hot, key) != getattr(default, key):
+                found.append((("hot", key), f"{key} applies only to framing: actionloop"))
+    if not hot.ack and hot.ready_timeout_s != default.ready_timeout_s:
+        found.append((("hot", "ready_timeout_s"), "ready_timeout_s applies only with ack: true"))
     return found
 
 

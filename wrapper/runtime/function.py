@@ -49,6 +49,7 @@ class FunctionHandler:
         self.executable = executable
         self.base_env = base_env
         self.server = None
+        self.hot = None
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
@@ -75,6 +76,8 @@ class FunctionHandler:
                                   file=str(config_path))
         if config.mode == "server":
             handler._start_server()
+        elif config.mode == "hot":
+            handler._start_hot(_concurrency(base_env))
         else:
             # adopt orphans, so a descendant that left its program's group (setsid) can still be killed
             enable_subreaper()
@@ -85,6 +88,8 @@ class FunctionHandler:
         kill_running_groups()
         if self.server is not None:
             self.server.stop()
+        if self.hot is not None:
+            self.hot.close()
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
         """Return (body, content type) for one invocation, or raise InvocationError."""
@@ -138,6 +143,10 @@ class FunctionHandler:
     def _describe_run(
         self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None
     ) -> dict[str, Any]:
+        if self.config.mode == "hot":
+            from wrapper.runtime.hot_mode import describe_hot
+
+            return describe_hot(self.config, values, invocation, self.executable, self.base_env, self.config_dir)
         if self.config.mode == "server":
             method, target, headers, body = build_server_request(
                 self.config, values, event_body=invocation.body, http_request=request
@@ -179,6 +188,11 @@ class FunctionHandler:
             seen.values = values
         if self.server is not None:
             return self._forward(invocation, values, request, seen)
+        if self.hot is not None:
+            for_http = request is not None
+            body = self.hot.handle(invocation, values, lambda: self._time_left_s(invocation), for_http=for_http,
+                                   seen=seen)
+            return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
         return self._exec(invocation, values, seen, for_http=request is not None)
 
     def _exec(
@@ -285,6 +299,21 @@ class FunctionHandler:
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
         self.server.start()
+
+
+    def _start_hot(self, programs: int) -> None:
+        from wrapper.runtime.hot_mode import HotMode
+
+        self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs)
+        self.hot.start()
+
+
+def _concurrency(base_env: dict[str, str]) -> int:
+    """AWS_LAMBDA_MAX_CONCURRENCY as the CLI reads it: the number of runtime loops, so of hot programs."""
+    try:
+        return max(1, int(base_env.get("AWS_LAMBDA_MAX_CONCURRENCY") or 1))
+    except ValueError:
+        return 1
 
 
 def read_config(config_path: str | os.PathLike[str]) -> Any:
