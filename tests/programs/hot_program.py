@@ -1,6 +1,6 @@
 """A hot-mode program that misbehaves on request: hot_program.py [--actionloop [--no-ack]].
 
-Reads one JSON line per event from stdin: {"kind": K, "arg": A} (with --actionloop, the actionloop envelope
+Reads one JSON line per event from stdin: {"kind": K, "arg": A} or "K" (with --actionloop, the actionloop envelope
 whose "value" is that object; answers go to fd 3, and it sends the ack when __OW_WAIT_FOR_ACK is set).
   ok            answer {"ok": true, "pid": PID, "n": EVENTS SO FAR, "arg": A}
   exit          log "exiting A" to stderr, exit with status A without answering
@@ -55,6 +55,8 @@ def main():
         event = json.loads(line)
         if ACTIONLOOP:
             event = event["value"]
+        if isinstance(event, str):  # a bare JSON string names the kind
+            event = {"kind": event}
         kind, arg = event.get("kind", "ok"), event.get("arg", "")
         ok = {"ok": True, "pid": os.getpid(), "n": count, "arg": arg}
         if kind == "exit":

@@ -11,6 +11,7 @@ TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); ann
 
 from wrapper.errors import HotStartError, InvocationError, ProgramError, ProgramTimeoutError
 from wrapper.programs.hot import HotOutcome, HotProgram
+from wrapper.programs.hot_process import describe_exit
 from wrapper.mapping.hotline import build_hot_line
 from wrapper.runtime.logs import log_program_line, request_id_var
 from wrapper.mapping.command import build_server_argv_env
@@ -130,15 +131,21 @@ def hot_response(outcome: HotOutcome, config: WrapperConfig, *, for_http: bool =
     if outcome.too_large:
         raise ProgramError(f"Program {name!r} wrote an answer line over {config.output.max_bytes} bytes "
                            f"(output.max_bytes){restarted}", error_type="Function.OutputTooLarge")
-    if outcome.answer is None:
-        ended = ProcessResult(exit_code=outcome.exit_code, signal=outcome.signal, timed_out=False, stdout=b"",
-                              stdout_truncated=False, stderr_tail=outcome.log_tail, duration_s=outcome.duration_s)
-        build_response(ended, config)  # raises for a signal or an error status, as exec mode would
-        code = outcome.exit_code or 0
-        what = f" after an unterminated line of {len(outcome.partial)} bytes" if outcome.partial else ""
+    if outcome.answer is None:  # it ended before a whole line: exec mode's exit policy, with the same keys
+        code = outcome.exit_code if outcome.signal is None else -outcome.signal
         tail = _tail(outcome, config)
-        raise ProgramError(f"Program {name!r} exited with status {code} before answering{what}{restarted}"
-                           + (f": {tail}" if tail else ""), error_type="Function.ProgramExited")
+        what = f" after an unterminated line of {len(outcome.partial)} bytes" if outcome.partial else ""
+        message = f"Program {name!r} {describe_exit(code)} while handling the event{what}{restarted}"
+        message += f": {tail}" if tail else ""
+        listed = config.exit_codes.get(outcome.exit_code) if outcome.exit_code is not None else None
+        if outcome.signal is not None:
+            raise ProgramError(message, error_type="Function.Signaled")
+        if listed is not None and not listed.success:
+            raise ProgramError(listed.message or message, error_type=listed.error_type or "Function.NonZeroExit",
+                               status_code=listed.status_code)
+        if listed is None and outcome.exit_code:
+            raise ProgramError(message)
+        raise ProgramError(message, error_type="Function.ProgramExited")  # a success status, but no answer
     result = ProcessResult(exit_code=0, signal=None, timed_out=False, stdout=outcome.answer,
                            stdout_truncated=outcome.truncated, stderr_tail=b"", duration_s=outcome.duration_s)
     return build_response(result, config, for_http=for_http)
