@@ -184,7 +184,8 @@ class HotProgram:
     def _retire(self, process: HotProcess, reason: str, grace_s: float) -> None:
         """Stop a program that failed an event now (so nothing it writes later is read); replace it later."""
         self.state, self.reason = "broken", reason
-        stop_process_group(process.proc, grace_s)
+        if process.proc.returncode is None:  # else `close` stopped and reaped it already
+            stop_process_group(process.proc, grace_s)
 
     def _stop(self, process: HotProcess, *, polite: bool) -> None:
         """Stop a program for good; a recycled one gets EOF on stdin first, to finish on its own."""

@@ -204,13 +204,13 @@ class HotProcess:
                         elif not pending:
                             self._poll.modify(self.in_fd, 0)
                     elif fd == self.pidfd:
-                        return self._ended(buf, 0)
+                        return self._ended(buf, cap, 0)
                     else:
                         data = self._read(self.answer_fd, _READ_BYTES)
                         if not data:
                             if data is None:
                                 continue
-                            return self._ended(buf, min(_EXIT_WAIT_S, max(0.0, deadline_s - clock())))
+                            return self._ended(buf, cap, min(_EXIT_WAIT_S, max(0.0, deadline_s - clock())))
                         newline = data.find(b"\n")
                         part = data if newline < 0 else data[:newline]
                         if len(buf) + len(part) > cap:
@@ -230,11 +230,13 @@ class HotProcess:
             if pending and not self.stdin_closed:
                 self._poll.modify(self.in_fd, 0)
 
-    def _ended(self, buf: bytearray, wait_s: float) -> HotOutcome:
+    def _ended(self, buf: bytearray, cap: int, wait_s: float) -> HotOutcome:
         """It exited, or closed its answer descriptor, before a whole line: what it left and how it ended."""
-        while data := self._read(self.answer_fd, _READ_BYTES):  # written before it exited; no wait for EOF
-            buf += data
-        if buf.count(b"\n") == 1 and buf.endswith(b"\n"):
+        room = cap + 1 - len(buf)  # bounded: a grandchild may go on writing into the pipe
+        while room > 0 and (data := self._read(self.answer_fd, min(room, _READ_BYTES))):
+            buf += data  # what it wrote before it exited: in the pipe already, so no wait for EOF
+            room -= len(data)
+        if buf.count(b"\n") == 1 and buf.endswith(b"\n") and len(buf) <= cap + 1:
             return HotOutcome(answer=bytes(buf[:-1]))  # a whole line, then it exited: the answer stands
         if wait_s and not self.exited():
             wait_exited(self.pid, wait_s)  # a dying program's pipes close a moment before it can be waited for
