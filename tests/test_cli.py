@@ -325,6 +325,15 @@ def test_serve_answers_a_plain_curl_on_the_invoke_endpoint(tmp_path):
 
 
 @needs_curl
+def test_serve_runs_a_hot_config_on_the_invoke_endpoint_and_the_function_url(tmp_path):
+    with serving("configs/jq-hot.yaml", tmp_path / "serve.log") as url:
+        direct = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"items": []}')
+        http = curl("-XPOST", f"{url}/", "-H", "Content-Type: application/json", "-d", '{"items": [{"price": 1}]}')
+    assert json.loads(direct) == {"count": 0, "total": None, "names": []}
+    assert json.loads(http) == {"count": 1, "total": 1, "names": [None]}
+
+
+@needs_curl
 def test_serve_function_error_carries_the_lambda_header(tmp_path):
     with serving("configs/grep.yaml", tmp_path / "serve.log") as url:
         out = curl("-i", "-XPOST", f"{url}/2015-03-31/functions/function/invocations",
