@@ -67,7 +67,8 @@ def line_for(tmp_path: Path, yaml: str, body: bytes, values: dict | None = None)
         ("stdin: event", b'{\n  "a": [1, 2],\n  "t": "x\\ny"\n}', {}, b'{"a":[1,2],"t":"x\\ny"}\n'),
         ("stdin: event", '"caf\u00e9"'.encode(), {}, '"caf\u00e9"\n'.encode()),
         ("inputs: {q: {}}\nstdin: {value: q}", b"{}", {"q": "plain text"}, b"plain text\n"),
-        ("inputs: {q: {type: object}}\nstdin: {value: q, as: json}", b"{}", {"q": {"k": [1, None]}}, b'{"k":[1,null]}\n'),
+        ("inputs: {q: {type: object}}\nstdin: {value: q, as: json}", b"{}", {"q": {"k": [1, None]}},
+         b'{"k":[1,null]}\n'),
         ("inputs: {q: {}}\nstdin: {template: 'find {q}'}", b"{}", {"q": "x"}, b"find x\n"),
         ("stdin: none", b"{}", {}, b"\n"),
         ("stdin: event\nhot: {framing: actionloop}", b'{"k": 1}', {},
@@ -105,7 +106,8 @@ def test_a_payload_that_cannot_be_one_line_is_an_invalid_event(tmp_path, yaml, b
 @pytest.mark.parametrize(
     ("outcome", "error_type", "message"),
     [
-        (HotOutcome(out_of_step="it wrote more than one line for one event"), "Function.OutOfStep", "more than one line"),
+        (HotOutcome(out_of_step="it wrote more than one line for one event"), "Function.OutOfStep",
+         "more than one line"),
         (HotOutcome(timed_out=True, duration_s=2.0), "Function.Timeout", "no answer within 2.0 s"),
         (HotOutcome(too_large=True), "Function.OutputTooLarge", "output.max_bytes"),
         (HotOutcome(exit_code=3, log_tail=b"bad input"), "Function.BadInput", "listed"),

@@ -41,7 +41,7 @@ def build_hot_line(config: WrapperConfig, values: dict[str, Any], invocation: In
             try:
                 value = payload.decode("utf-8")
             except UnicodeDecodeError:
-                raise InvalidEventError("stdin: the payload is not UTF-8 text, which an actionloop line needs") from None
+                raise InvalidEventError("stdin: the payload is not UTF-8 text, as an actionloop line needs") from None
         envelope = {"value": value, "activation_id": invocation.request_id, "deadline": str(invocation.deadline_ms),
                     "function_arn": invocation.function_arn}
         return compact_json(envelope) + b"\n"

@@ -1,7 +1,8 @@
 """Hot mode's per-event glue: one long-lived program per runtime loop, each event one line in and one line out.
 
-The decisions live elsewhere: the line in wrapper.mapping.hotline, the supervision in wrapper.programs.hot, the answer's shape in
-wrapper.mapping.response. `hot_response` is the policy that turns an exchange's outcome into the response or an error.
+The decisions live elsewhere: the line in wrapper.mapping.hotline, the supervision in wrapper.programs.hot, the
+answer's shape in wrapper.mapping.response. `hot_response` is the policy that turns an exchange's outcome into the
+response or an error.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import threading
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
 from wrapper.errors import HotStartError, InvocationError, ProgramError, ProgramTimeoutError
+from wrapper.mapping.command import build_server_argv_env
+from wrapper.mapping.hotline import build_hot_line
+from wrapper.mapping.response import build_response
 from wrapper.programs.hot import HotOutcome, HotProgram
 from wrapper.programs.hot_process import describe_exit
-from wrapper.mapping.hotline import build_hot_line
 from wrapper.runtime.logs import log_program_line, request_id_var
-from wrapper.mapping.command import build_server_argv_env
-from wrapper.mapping.response import build_response
 from wrapper.types import Invocation, ProcessResult
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class HotMode:
         return hot_response(outcome, self.config, for_http=for_http)
 
     def close(self, grace_s: float = 1.0) -> None:
-        """SIGTERM every program at once, then give each the grace left before SIGKILL."""
+        """SIGTERM every program at once, then wait up to grace_s for each before its group gets SIGKILL."""
         for program in self._all:
             program.terminate()
         for program in self._all:
