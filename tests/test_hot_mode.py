@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from events.samples import function_url_event
 from harness import local_lambda
+
 from wrapper.config.schema import load_config
 from wrapper.errors import InvalidEventError, ProgramError, ProgramTimeoutError
 from wrapper.mapping.hotline import build_hot_line

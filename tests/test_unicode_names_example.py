@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from harness import local_lambda
+
 from wrapper.config.schema import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -190,7 +190,7 @@ class HotProgram:
     def _stop(self, process: HotProcess, *, polite: bool) -> None:
         """Stop a program for good; a recycled one gets EOF on stdin first, to finish on its own."""
         if polite and not process.exited():
-            process.proc.stdin.close()
+            process.pipes[0].close()
             wait_exited(process.pid, self.grace_s)
         if process.proc.returncode is None:  # not stopped and reaped yet (a reaped leader's pgid may be reused)
             stop_process_group(process.proc, _BROKEN_GRACE_S)

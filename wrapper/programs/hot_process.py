@@ -42,6 +42,16 @@ class HotOutcome(Frozen):
         "answer", "truncated", "too_large", "timed_out", "exit_code", "signal", "out_of_step", "partial",
         "log_tail", "duration_s",
     )
+    answer: bytes | None
+    truncated: bool
+    too_large: bool
+    timed_out: bool
+    exit_code: int | None
+    signal: int | None
+    out_of_step: str | None
+    partial: bytes
+    log_tail: bytes
+    duration_s: float
 
     def __init__(self, answer: bytes | None = None, truncated: bool = False, too_large: bool = False,
                  timed_out: bool = False, exit_code: int | None = None, signal: int | None = None,
@@ -81,11 +91,13 @@ class HotProcess:
         finally:
             if result_w is not None:
                 os.close(result_w)
-        proc = self.proc
-        self.pid = proc.pid
-        self.in_fd = proc.stdin.fileno()
-        self.answer_fd = proc.stdout.fileno() if answer_r is None else answer_r
-        self.log_fds = [proc.stderr.fileno()] if answer_r is None else [proc.stdout.fileno(), proc.stderr.fileno()]
+        stdin, stdout, stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        assert stdin is not None and stdout is not None and stderr is not None, "all three are pipes"
+        self.pipes = (stdin, stdout, stderr)
+        self.pid = self.proc.pid
+        self.in_fd = stdin.fileno()
+        self.answer_fd = stdout.fileno() if answer_r is None else answer_r
+        self.log_fds = [stderr.fileno()] if answer_r is None else [stdout.fileno(), stderr.fileno()]
         self.pidfd = open_pidfd(self.pid)
         self.events = 0  # answered so far
         self.stdin_closed = False
@@ -98,9 +110,9 @@ class HotProcess:
             os.set_blocking(fd, False)
         self._poll.register(self.answer_fd, select.POLLIN)
         self._poll.register(self.in_fd, 0)  # nothing asked: poll still says POLLERR once stdin's reader is gone
-        for fd in [self.pidfd, *self.log_fds]:
-            if fd is not None:
-                self._poll.register(fd, select.POLLIN)
+        for watched in [self.pidfd, *self.log_fds]:
+            if watched is not None:
+                self._poll.register(watched, select.POLLIN)
 
     def exited(self) -> bool:
         """Whether it has exited, without reaping it (so its pgid stays reserved for the group kill)."""
@@ -124,14 +136,14 @@ class HotProcess:
     def close(self) -> None:
         """Close our descriptors (after the group was stopped and reaped); unwritten log lines are passed on."""
         self.read_logs()
-        for fd, partial in self._partial.items():
+        for partial in self._partial.values():
             if partial:
                 self._on_log_line(bytes(partial), self.tag)
         if self.pidfd is not None:
             os.close(self.pidfd)
-        if self.answer_fd != self.proc.stdout.fileno():
+        if self.answer_fd != self.pipes[1].fileno():
             os.close(self.answer_fd)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+        for pipe in self.pipes:
             pipe.close()
 
     # between events
