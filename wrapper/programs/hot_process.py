@@ -77,7 +77,9 @@ class HotProcess:
             # a number above result_fd, so dup2 gives the child a distinct, inheritable copy at exactly result_fd
             result_w = fcntl.fcntl(pipe_w, fcntl.F_DUPFD_CLOEXEC, max(10, result_fd + 1))
             os.close(pipe_w)
-            # close_fds would close result_fd after preexec_fn; every fd Python opens is non-inheritable anyway
+            # subprocess can put a pipe at no number but 0-2, so the child's copy is made in preexec_fn: a C call
+            # (dup2 is async-signal-safe), no Python code between fork and exec, which is what makes preexec_fn
+            # unsafe with threads. close_fds would close result_fd after it; Python's own fds are non-inheritable.
             extra = {"close_fds": False, "preexec_fn": functools.partial(os.dup2, result_w, result_fd)}
         try:
             self.proc = subprocess.Popen(
