@@ -20,6 +20,7 @@ from wrapper.config.parts import (
     ArgConfig,
     BaseConfig,
     DestinationConfig,
+    EgressConfig,
     EnvConfig,
     EnvValueConfig,
     FileArgConfig,
@@ -43,8 +44,9 @@ from wrapper.protocol import ERROR_TYPE_PATTERN
 from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 
 __all__ = [
-    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
-    "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig", "OutputConfig",
+    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EgressConfig", "EnvConfig", "EnvValueConfig",
+    "ExitCodeConfig", "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig",
+    "OutputConfig",
     "PayloadConfig", "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig",
     "StatusCodesConfig", "StdinConfig",
     "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig", "load_config",
@@ -337,6 +339,10 @@ class WrapperConfig(BaseConfig):
         None,
         description="CloudWatch metrics: one Embedded Metric Format record per invocation in the log stream; off "
         "when absent.",
+    )
+    egress: EgressConfig = Field(
+        default_factory=EgressConfig,
+        description="The egress guard: connect-time destination checks for the program's HTTP(S) traffic.",
     )
 
 

@@ -50,6 +50,8 @@ class FunctionHandler:
         self.base_env = base_env
         self.server = None
         self.hot = None
+        self.egress = None  # the egress guard, when the config asks for one (started by load)
+        self.egress_env: dict[str, str] = {}
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
@@ -74,6 +76,8 @@ class FunctionHandler:
             if problem:
                 raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} {problem}",
                                   file=str(config_path))
+        if config.egress.guard:
+            handler._start_egress_guard()
         if config.mode == "server":
             handler._start_server()
         elif config.mode == "hot":
@@ -90,6 +94,8 @@ class FunctionHandler:
             self.server.stop()
         if self.hot is not None:
             self.hot.close()
+        if self.egress is not None:
+            self.egress.stop()
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
         """Return (body, content type) for one invocation, or raise InvocationError."""
@@ -219,7 +225,7 @@ class FunctionHandler:
             result = run_process(
                 argv,
                 stdin=command.stdin,
-                env=command.env,
+                env={**command.env, **self.egress_env},
                 cwd=scratch,
                 timeout_s=self._time_left_s(invocation),
                 grace_s=config.grace_s,
@@ -287,7 +293,7 @@ class FunctionHandler:
         argv, env = build_server_argv_env(self.config, base_env=self.base_env)
         self.server = ServerProcess(
             [self.executable, *argv[1:]],
-            env,
+            {**env, **self.egress_env},
             port=server_config.port,
             ready_path=server_config.ready.path,
             ready_timeout_s=server_config.ready.timeout_s,
@@ -299,6 +305,22 @@ class FunctionHandler:
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
         self.server.start()
+
+    def _start_egress_guard(self) -> None:
+        """Start the egress guard on 127.0.0.1 and, if asked, point the program's proxy variables at it."""
+        from wrapper.egress.proxy import EgressGuard
+        from wrapper.mapping.addresses import Policy
+
+        egress = self.config.egress
+        policy = Policy(allow=egress.allow, deny=egress.deny, deny_private=egress.deny_private)
+        try:
+            self.egress = EgressGuard(policy, port=egress.port, connect_timeout_s=egress.connect_timeout_s).start()
+        except OSError as error:
+            raise ConfigError(f"egress.port: cannot listen on 127.0.0.1:{egress.port}: {error}") from None
+        if egress.env:
+            url = self.egress.url
+            self.egress_env = {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+                               "NO_PROXY": "", "no_proxy": ""}
 
 
     def _start_hot(self, programs: int) -> None:
