@@ -215,8 +215,8 @@ def _relay(client: socket.socket, upstream: socket.socket, idle_timeout_s: float
     peers = {client: upstream, upstream: client}
     open_readers = [client, upstream]
     for sock in peers:
-        sock.setblocking(True)
         sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pass each write on now, as its sender did
     while open_readers:
         readable, _, _ = select.select(open_readers, [], [], idle_timeout_s)
         if not readable:
