@@ -116,7 +116,8 @@ def test_numeric_spellings_are_the_address_a_resolver_would_take(value, address)
 
 
 @pytest.mark.parametrize("value", ["1.2.3.4.5", "256.1.1.1", "1.16777216", "08.0.0.1", "0x1g.1", "1.0xfffffffff",
-                                   "a..b", ".", "-a.example", "exa mple.com", "fe80::1%eth0", "1:2"])
+                                   "a..b", ".", "-a.example", "exa mple.com", "fe80::1%eth0", "fe80::1%", "1:2",
+                                   "exam\u212ale.com"])  # KELVIN SIGN lower-cases to an ASCII k
 def test_malformed_hosts_are_refused(value):
     with pytest.raises(HostError):
         parse_host(value)

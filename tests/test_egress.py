@@ -252,7 +252,7 @@ def test_connect_without_a_port_is_refused(guard):
 def test_refusals_are_logged(guard, origin, caplog):
     with caplog.at_level(logging.WARNING, logger="wrapper.egress.proxy"):
         through(guard, f"http://127.0.0.2:{origin}/")
-    assert f"GET http://127.0.0.2:{origin}/ refused: 127.0.0.2 is a loopback address" in caplog.text
+    assert f"GET 'http://127.0.0.2:{origin}/' refused: 127.0.0.2 is a loopback address" in caplog.text
 
 
 def test_connections_beyond_the_limit_get_503(origin, resolver):

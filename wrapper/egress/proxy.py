@@ -114,7 +114,7 @@ class EgressGuard:
             try:
                 upstream, first = self._open(method, target, lines)
             except _Answer as answer:
-                logger.warning("egress guard: %s %s refused: %s", method, target[:200], answer)
+                logger.warning("egress guard: %s %r refused: %s", method, target[:200], answer)
                 _answer(client, answer.status, str(answer))
                 return
             if method == "CONNECT":
@@ -215,7 +215,7 @@ def _relay(client: socket.socket, upstream: socket.socket, idle_timeout_s: float
     peers = {client: upstream, upstream: client}
     open_readers = [client, upstream]
     for sock in peers:
-        sock.settimeout(None)
+        sock.settimeout(idle_timeout_s)  # a peer that stops reading cannot hold sendall() forever
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # pass each write on now, as its sender did
     while open_readers:
         readable, _, _ = select.select(open_readers, [], [], idle_timeout_s)

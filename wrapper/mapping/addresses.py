@@ -53,8 +53,10 @@ def parse_host(text: str) -> str | IPAddress:
     """
     if not text:
         raise HostError("no host")
+    if not text.isascii():
+        raise HostError(f"{text!r} is not ASCII (write international names in punycode, xn--)")
     if ":" in text:
-        address, _, zone = text.partition("%")
+        address, zone, _ = text.partition("%")
         try:
             parsed = ipaddress.IPv6Address(address)
         except ValueError:

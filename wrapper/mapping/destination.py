@@ -19,6 +19,7 @@ form that was judged, never the caller's raw text.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
     Resolver = Callable[[str], list[IPAddress]]
 
-KINDS = ("auto", "url", "host_port", "host")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f-\x9f\\]|\s")  # \s: every Unicode space too
@@ -147,8 +147,6 @@ def _canonical_part(text: str, extra: str) -> str:
 
 def resolve_host(name: str) -> list[IPAddress]:
     """The machine's resolver (getaddrinfo): every address of name, in its order; raise OSError if none."""
-    import ipaddress
-
     infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
     found: list[IPAddress] = []
     for info in infos:
