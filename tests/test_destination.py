@@ -378,3 +378,10 @@ def test_property_public_names_pass_unchanged(name):
     assume(not name.endswith(".localhost") and name != "localhost")
     assert check_destination(f"https://{name}/x", PRIVATE_DENIED, resolver=hosts_resolver) == f"https://{name}/x"
     assert check_destination(f"{name}:443", Spec(kind="host_port"), resolver=hosts_resolver) == f"{name}:443"
+
+
+def test_parsed_destinations_know_the_port_a_connection_goes_to():
+    https = parse_destination("https://[2606:4700::1111]/x", "url")
+    assert (https.host, https.port, https.effective_port) == (ipaddress.ip_address("2606:4700::1111"), None, 443)
+    assert parse_destination("example.com:8080/x", "url", default_scheme="http").effective_port == 8080
+    assert parse_destination("1.1.1.1", "host_port").effective_port is None  # the program's default applies
