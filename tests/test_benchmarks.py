@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every row the quick run must print, by label (a missing runtime prints "not installed (...)" on its row).
 LATENCY_ROWS = [
     "wrapper: configs/echo.yaml",
+    "wrapper: configs/echo-hot.yaml (hot mode)",
     "bash + curl bootstrap (cat)",
     "awslambdaric + subprocess.run(cat)",
     "awslambdaric echo (no child)",
@@ -23,6 +24,7 @@ LATENCY_ROWS = [
     "wrapper: echo.yaml, 5 MB event",
     "stdlib loop + direct cat, 5 MB event",
     "wrapper: blackbox example (server mode)",
+    "wrapper: blackbox example without the egress guard",
     "stdlib loop + direct GET /probe",
 ]
 THROUGHPUT_ROWS = ["wrapper echo, single loop", "wrapper echo, AWS_LAMBDA_MAX_CONCURRENCY=4"]

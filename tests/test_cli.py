@@ -111,6 +111,11 @@ CONFIG_CASES = [
      lambda out: json.loads(out) == ["world", "a-v"]),
     # grep exits 1 on no match: the exit-code table makes it a success with no lines
     ("grep.yaml", {"pattern": "nothing", "text": "hello\n"}, lambda out: json.loads(out) == []),
+    # hot mode: the event written as one compact line, the answer the one line the program writes back
+    ("echo-hot.yaml", {"hello": "world!", "text": "two\nlines"}, lambda out: out == b'{"hello":"world!","text":"two\\nlines"}'),
+    ("jq-hot.yaml", {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
+     lambda out: json.loads(out) == {"count": 2, "total": 7, "names": ["a", "b"]}),
+    ("jq-hot.yaml", {"items": "not a list"}, lambda out: "Cannot" in json.loads(out)["error"]),
 ]
 
 
@@ -317,6 +322,15 @@ def test_serve_answers_a_plain_curl_on_the_invoke_endpoint(tmp_path):
         second = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"b":2}')
     assert first == '{"a":1}'
     assert second == '{"b":2}'
+
+
+@needs_curl
+def test_serve_runs_a_hot_config_on_the_invoke_endpoint_and_the_function_url(tmp_path):
+    with serving("configs/jq-hot.yaml", tmp_path / "serve.log") as url:
+        direct = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"items": []}')
+        http = curl("-XPOST", f"{url}/", "-H", "Content-Type: application/json", "-d", '{"items": [{"price": 1}]}')
+    assert json.loads(direct) == {"count": 0, "total": None, "names": []}
+    assert json.loads(http) == {"count": 1, "total": 1, "names": [None]}
 
 
 @needs_curl

@@ -175,6 +175,17 @@ def test_unknown_keys_are_rejected(tmp_path, text, path):
         ("command: [cat]\nexit_codes: {1: {success: true, status_code: 400}}\n", "exit_codes.1", "success status"),
         ("command: [cat]\ninputs: {a: {destination: {allow: ['a b']}}}\n", "inputs.a.destination.allow", "host name"),
         ("command: [cat]\ninputs: {a: {destination: {deny: [example.com]}}}\n", "inputs.a.destination.deny", "CIDR"),
+        ("command: [cat]\ninputs: {a: {destination: {allow: ['127.0.0.1:0']}}}\n", "inputs.a.destination.allow",
+         "port"),
+        ("command: [cat]\ninputs: {a: {destination: {kind: uri}}}\n", "inputs.a.destination.kind", "'url'"),
+        ("command: [cat]\ninputs: {a: {destination: {kind_input: m}}}\n", "inputs.a.destination.kind_input",
+         "not a declared input"),
+        ("command: [cat]\ninputs: {a: {destination: {kinds: {x: host}}}}\n", "inputs.a.destination.kinds",
+         "needs kind_input"),
+        ("command: [cat]\ninputs: {a: {destination: {kind: host_port, default_scheme: http}}}\n",
+         "inputs.a.destination.default_scheme", "only to the url kind"),
+        ("command: [cat]\negress: {guard: true, allow: ['a b']}\n", "egress.allow", "host name"),
+        ("command: [cat]\negress: {port: 70000}\n", "egress.port", "65535"),
         ("command: [cat]\nargs: [true]\n", "args[0]", "an args item is a word or a mapping"),
         ('command: ["a\\0b"]\n', "command[0]", "NUL"),
     ],
@@ -205,6 +216,33 @@ def test_server_mode_restrictions(tmp_path, args, reason):
         text += "server: {port: 8080}\n"
     problems = problems_of(tmp_path, text)
     assert any(reason in p.reason for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "reason"),
+    [
+        ("mode: hot\nargs: [{value: a}]", "args[0]", "hot mode: args may only be literal words"),
+        ("mode: hot\nfiles: {f: {value: a}}", "files", "hot mode: files are not allowed"),
+        ("mode: hot\nenv: {X: {value: a}}", "env.X", "hot mode: env values must be literal"),
+        ("mode: hot\nhot: {result_fd: 4}", "hot.result_fd", "applies only to framing: actionloop"),
+        ("mode: hot\nhot: {ack: true}", "hot.ack", "applies only to framing: actionloop"),
+        ("mode: hot\nhot: {framing: actionloop, ready_timeout_s: 2}", "hot.ready_timeout_s", "only with ack"),
+        ("mode: hot\nhot: {framing: actionloop, result_fd: 2}", "hot.result_fd", "greater than or equal to 3"),
+        ("mode: hot\nhot: {max_events: 0}", "hot.max_events", "greater than or equal to 1"),
+        ("mode: hot\nhot: {framing: http}", "hot.framing", "'lines' or 'actionloop'"),
+        ("hot: {max_events: 5}", "hot", "only allowed with mode: hot"),
+    ],
+    ids=["args", "files", "env", "result_fd-lines", "ack-lines", "ready-no-ack", "fd-2", "max-events-0", "framing",
+         "exec-mode"],
+)
+def test_hot_mode_restrictions(tmp_path, text, path, reason):
+    problems = problems_of(tmp_path, f"command: [prog]\ninputs: {{a: {{}}}}\n{text}\n")
+    assert [(p.path, reason in p.reason) for p in problems] == [(path, True)], problems
+
+
+def test_hot_mode_takes_stdin_and_defaults(tmp_path):
+    config = load_config(write(tmp_path, "mode: hot\ncommand: [cat]\nstdin: event\n"))
+    assert (config.hot.framing, config.hot.max_events, config.hot.max_rss_mib) == ("lines", None, None)
 
 
 def test_yaml_syntax_error_reports_line(tmp_path):

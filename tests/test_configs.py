@@ -16,8 +16,9 @@ from wrapper.config.schema import load_config, resolve_executable
 from wrapper.errors import InvalidEventError, ProgramError
 from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.command import build_command, build_server_request
+from wrapper.mapping.hotline import build_hot_line
 from wrapper.mapping.response import build_response
-from wrapper.types import ProcessResult
+from wrapper.types import Invocation, ProcessResult
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted(ROOT.glob("configs/*.yaml")) + sorted(ROOT.glob("examples/**/wrapper.yaml"))
@@ -29,6 +30,8 @@ SAMPLE_EVENTS = {
     "jq.yaml": {"filter": ".items | length", "document": {"items": [1, 2, 3]}},
     "qrencode.yaml": {"text": "https://example.com", "size": 4},
     "grep.yaml": {"pattern": "wor.d", "text": "hello\nworld\n"},
+    "echo-hot.yaml": {"hello": "world!"},
+    "jq-hot.yaml": {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
 }
 
 
@@ -60,6 +63,10 @@ def test_config_loads_and_maps_its_sample_events(path, tmp_path):
         if config.mode == "server":
             method, target, _, _ = build_server_request(config, values, event_body=body, http_request=http_request)
             assert method and target.startswith("/")
+            continue
+        if config.mode == "hot":
+            line = build_hot_line(config, values, Invocation("id", 0, body))
+            assert line.endswith(b"\n") and line.count(b"\n") == 1
             continue
         command = build_command(config, values, event_body=body, scratch_dir=str(tmp_path), context_env={},
                                 base_env=BASE_ENV)

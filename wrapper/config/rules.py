@@ -7,9 +7,11 @@ from typing import Any
 import yaml
 
 from wrapper.config.schema import (
+    DestinationConfig,
     EnvValueConfig,
     FileArgConfig,
     FlagArgConfig,
+    HotConfig,
     InputConfig,
     StdinConfig,
     SwitchArgConfig,
@@ -41,6 +43,9 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     found += _check_references(config)
     found += check_metrics(config)
     found += _check_env_safety(config)
+    if config.mode == "hot" and config.egress.guard and config.egress.env:
+        # hot mode builds its program's environment itself; until it passes the guard's variables on, say so
+        found.append((("egress", "env"), "hot mode does not give its program HTTP(S)_PROXY yet; set env: false"))
     return [problem_at(node, loc, reason, file) for loc, reason in found]
 
 
@@ -50,18 +55,35 @@ def _check_mode(config: WrapperConfig) -> list[tuple[Loc, str]]:
         found.append((("mode",), "mode 'server' needs a 'server:' section"))
     if config.mode == "exec" and config.server is not None:
         found.append((("server",), "'server:' is only allowed with mode: server"))
-    if config.mode != "server":
+    if config.mode != "hot" and config.hot != HotConfig():  # the defaults, as `wrapper check` prints them, are fine
+        found.append((("hot",), "'hot:' is only allowed with mode: hot"))
+    if config.mode == "hot":
+        found += _check_hot(config)
+    if config.mode == "exec":
         return found
+    mode = config.mode
     for index, arg in enumerate(config.args):
         if not isinstance(arg, str):
-            found.append((("args", index), "server mode: args may only be literal words (the program starts once)"))
-    if config.stdin != "none":
+            found.append((("args", index), f"{mode} mode: args may only be literal words (the program starts once)"))
+    if mode == "server" and config.stdin != "none":
         found.append((("stdin",), "server mode: stdin is not allowed (use server.request.body)"))
     if config.files:
-        found.append((("files",), "server mode: files are not allowed"))
+        found.append((("files",), f"{mode} mode: files are not allowed"))
     for name, value in config.env.items():
         if not isinstance(value, str):
-            found.append((("env", name), "server mode: env values must be literal strings (no inputs at init)"))
+            found.append((("env", name), f"{mode} mode: env values must be literal strings (no inputs at init)"))
+    return found
+
+
+def _check_hot(config: WrapperConfig) -> list[tuple[Loc, str]]:
+    """Keys that would be silently ignored are errors (their defaults, as `wrapper check` prints them, are fine)."""
+    hot, default, found = config.hot, HotConfig(), []
+    if hot.framing == "lines":
+        for key in ("result_fd", "ack"):
+            if getattr(hot, key) != getattr(default, key):
+                found.append((("hot", key), f"{key} applies only to framing: actionloop"))
+    if not hot.ack and hot.ready_timeout_s != default.ready_timeout_s:
+        found.append((("hot", "ready_timeout_s"), "ready_timeout_s applies only with ack: true"))
     return found
 
 
@@ -88,6 +110,24 @@ def _check_inputs(inputs: dict[str, InputConfig]) -> list[tuple[Loc, str]]:
             found.append(((*at, "pattern"), "pattern applies only to strings and lists of strings"))
         if spec.destination is not None and not stringy:
             found.append(((*at, "destination"), "destination applies only to strings and lists of strings"))
+        if spec.destination is not None:
+            found += _check_destination(spec.destination, (*at, "destination"), name, inputs)
+    return found
+
+
+def _check_destination(
+    spec: DestinationConfig, at: Loc, name: str, inputs: dict[str, InputConfig]
+) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    if spec.kind_input is not None and spec.kind_input not in inputs:
+        found.append(((*at, "kind_input"), f"{spec.kind_input!r} is not a declared input"))
+    if spec.kind_input == name:
+        found.append(((*at, "kind_input"), "an input cannot pick its own kind"))
+    if spec.kinds and spec.kind_input is None:
+        found.append(((*at, "kinds"), "kinds needs kind_input (the input whose value picks the kind)"))
+    kinds = {spec.kind, *spec.kinds.values()}
+    if spec.default_scheme is not None and "url" not in kinds:
+        found.append(((*at, "default_scheme"), "default_scheme applies only to the url kind"))
     return found
 
 

@@ -20,6 +20,7 @@ from wrapper.config.parts import (
     ArgConfig,
     BaseConfig,
     DestinationConfig,
+    EgressConfig,
     EnvConfig,
     EnvValueConfig,
     FileArgConfig,
@@ -43,9 +44,11 @@ from wrapper.protocol import ERROR_TYPE_PATTERN
 from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 
 __all__ = [
-    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
-    "FileArgConfig", "FileConfig", "FlagArgConfig", "HttpConfig", "InputConfig", "OutputConfig", "PayloadConfig",
-    "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig", "StdinConfig",
+    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EgressConfig", "EnvConfig", "EnvValueConfig",
+    "ExitCodeConfig", "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig",
+    "OutputConfig",
+    "PayloadConfig", "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig",
+    "StatusCodesConfig", "StdinConfig",
     "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig", "load_config",
     "resolve_executable",
 ]
@@ -181,6 +184,46 @@ class ServerConfig(BaseConfig):
     max_restart_backoff_s: float = Field(5.0, gt=0, description="Upper bound of the restart delay.")
 
 
+class HotConfig(BaseConfig):
+    """Hot mode: the long-lived program fed one event line after another, and when it is replaced."""
+
+    framing: Literal["lines", "actionloop"] = Field(
+        "lines",
+        description="`lines`: one line in on stdin, the answer is the one line the program then writes on stdout "
+        "(stderr is its log); `actionloop`: OpenWhisk's actionloop protocol, each event wrapped as "
+        "`{value, activation_id, deadline, function_arn}`, the answer on `result_fd`, stdout and stderr its log.",
+    )
+    result_fd: int = Field(
+        3, ge=3, le=255,
+        description="`actionloop`: the descriptor the program writes its answer lines on (3 in OpenWhisk).",
+    )
+    ack: bool = Field(
+        False,
+        description="`actionloop`: set `__OW_WAIT_FOR_ACK=1` and wait, at every start, for the program's "
+        "`{\"ok\": true}` line on `result_fd` (so an expensive load happens at init, not in the first event).",
+    )
+    ready_timeout_s: float = Field(
+        8.0, gt=0, le=10,
+        description="With `ack`: how long init waits for it; must fit Lambda's 10 s init budget.",
+    )
+    max_events: int | None = Field(
+        None, ge=1,
+        description="Replace the program after it answered this many events (between events, like gunicorn's "
+        "max_requests); null: never.",
+    )
+    max_rss_mib: int | None = Field(
+        None, ge=1,
+        description="Replace the program between events once its resident memory (RSS of the process wrapper "
+        "started, from /proc) is over this many MiB; null: no ceiling.",
+    )
+    restart_backoff_s: float = Field(
+        0.1, gt=0,
+        description="First delay before replacing a program that crashed, timed out or fell out of step; doubles "
+        "each time, reset by an answer.",
+    )
+    max_restart_backoff_s: float = Field(5.0, gt=0, description="Upper bound of the restart delay.")
+
+
 class StatusCodesConfig(BaseConfig):
     """HTTP statuses for each kind of failure."""
 
@@ -215,10 +258,11 @@ class WrapperConfig(BaseConfig):
     """The whole config file."""
 
     version: Literal[1] = Field(1, description="Schema version; only 1 exists.")
-    mode: Literal["exec", "server"] = Field(
+    mode: Literal["exec", "server", "hot"] = Field(
         "exec",
         description="`exec`: one process per invocation; `server`: one long-lived program, started at init, answering "
-        "HTTP on loopback.",
+        "HTTP on loopback; `hot`: one long-lived program, started at init, fed one line per event on stdin and "
+        "answering with one line (see `hot`).",
     )
     command: list[Word] = Field(
         min_length=1,
@@ -286,12 +330,19 @@ class WrapperConfig(BaseConfig):
     )
     stderr_tail_bytes: int = Field(2048, ge=0, description="How much of stderr goes into error messages.")
     server: ServerConfig | None = Field(None, description="Required when mode is server, forbidden otherwise.")
+    hot: HotConfig = Field(
+        default_factory=HotConfig, description="Hot mode's program and its supervision; only with mode: hot."
+    )
     http: HttpConfig = Field(default_factory=HttpConfig, description="How HTTP events are answered.")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Authorization of HTTP callers.")
     metrics: MetricsConfig | None = Field(
         None,
         description="CloudWatch metrics: one Embedded Metric Format record per invocation in the log stream; off "
         "when absent.",
+    )
+    egress: EgressConfig = Field(
+        default_factory=EgressConfig,
+        description="The egress guard: connect-time destination checks for the program's HTTP(S) traffic.",
     )
 
 

@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 
 from wrapper.errors import SpawnError
+from wrapper.programs.lines import keep_tail, split_lines
 from wrapper.programs.groups import has_exited, kill_process_group, reap_group, stop_process_group, wait_exited
 from wrapper.programs.groups import open_pidfd as _open_pidfd  # a name of this module, so tests can take pidfds away
 from wrapper.programs.reaper import (
@@ -171,9 +172,9 @@ def run_process(
                             stdout_chunks.append(data)
                             stdout_room -= len(data)
                     else:
-                        _keep_tail(stderr_tail, data, stderr_tail_bytes)
+                        keep_tail(stderr_tail, data, stderr_tail_bytes)
                         if on_stderr_line is not None:
-                            _split_lines(stderr_line, data, on_stderr_line)
+                            split_lines(stderr_line, data, on_stderr_line, STDERR_LINE_BYTES)
                 else:
                     pending = _write_some(fd, pending)
                     if pending is None:
@@ -263,27 +264,3 @@ def _write_some(fd: int, pending: memoryview) -> memoryview | None:
     except BrokenPipeError:
         return None  # the program exited or closed stdin without reading it all: fine
     return pending[written:] if written < len(pending) else None
-
-
-def _keep_tail(tail: bytearray, data: bytes, limit: int) -> None:
-    """Append data to tail, keeping only its last limit bytes."""
-    tail += data
-    if len(tail) > limit:
-        del tail[: len(tail) - limit]
-
-
-def _split_lines(partial: bytearray, data: bytes, on_line: Callable[[bytes], None]) -> None:
-    """Pass each complete line (or STDERR_LINE_BYTES piece of a longer one) to on_line; keep the rest in partial."""
-    partial += data
-    start = 0
-    while True:
-        newline = partial.find(b"\n", start, start + STDERR_LINE_BYTES + 1)
-        if newline >= 0:
-            on_line(bytes(partial[start:newline]))
-            start = newline + 1
-        elif len(partial) - start > STDERR_LINE_BYTES:
-            on_line(bytes(partial[start : start + STDERR_LINE_BYTES]))
-            start += STDERR_LINE_BYTES
-        else:
-            break
-    del partial[:start]

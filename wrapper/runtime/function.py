@@ -45,6 +45,9 @@ class FunctionHandler:
         self.executable = executable
         self.base_env = base_env
         self.server = None
+        self.hot = None
+        self.egress = None  # the egress guard, when the config asks for one (started by load)
+        self.egress_env: dict[str, str] = {}
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
@@ -71,8 +74,12 @@ class FunctionHandler:
             if problem:
                 raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} {problem}",
                                   file=str(config_path))
+        if config.egress.guard:
+            handler._start_egress_guard()
         if config.mode == "server":
             handler._start_server()
+        elif config.mode == "hot":
+            handler._start_hot(_concurrency(base_env))
         else:
             # adopt orphans, so a descendant that left its program's group (setsid) can still be killed
             enable_subreaper()
@@ -83,6 +90,10 @@ class FunctionHandler:
         kill_running_groups()
         if self.server is not None:
             self.server.stop()
+        if self.hot is not None:
+            self.hot.close()
+        if self.egress is not None:
+            self.egress.stop()
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
         """Return (body, content type) for one invocation, or raise InvocationError."""
@@ -138,6 +149,10 @@ class FunctionHandler:
     def _describe_run(
         self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None
     ) -> dict[str, Any]:
+        if self.config.mode == "hot":
+            from wrapper.runtime.hot_mode import describe_hot
+
+            return describe_hot(self.config, values, invocation, self.executable, self.base_env, self.config_dir)
         if self.config.mode == "server":
             method, target, headers, body = build_server_request(
                 self.config, values, event_body=invocation.body, http_request=request
@@ -184,6 +199,11 @@ class FunctionHandler:
             seen.values = values
         if self.server is not None:
             return self._forward(invocation, values, request, seen)
+        if self.hot is not None:
+            for_http = request is not None
+            body = self.hot.handle(invocation, values, lambda: self._time_left_s(invocation), for_http=for_http,
+                                   seen=seen)
+            return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
         return self._exec(invocation, values, seen, for_http=request is not None)
 
     def _exec(
@@ -210,7 +230,7 @@ class FunctionHandler:
             result = run_process(
                 argv,
                 stdin=command.stdin,
-                env=command.env,
+                env={**command.env, **self.egress_env},
                 cwd=scratch,
                 timeout_s=self._time_left_s(invocation),
                 grace_s=config.grace_s,
@@ -278,7 +298,7 @@ class FunctionHandler:
         argv, env = build_server_argv_env(self.config, base_env=self.base_env)
         self.server = ServerProcess(
             [self.executable, *argv[1:]],
-            env,
+            {**env, **self.egress_env},
             port=server_config.port,
             ready_path=server_config.ready.path,
             ready_timeout_s=server_config.ready.timeout_s,
@@ -291,6 +311,40 @@ class FunctionHandler:
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
         self.server.start()
+
+    def _start_egress_guard(self) -> None:
+        """Start the egress guard on 127.0.0.1 and, if asked, point the program's proxy variables at it."""
+        from wrapper.egress.proxy import EgressGuard
+        from wrapper.mapping.addresses import Policy
+        from wrapper.runtime.logs import forward_logging_package
+
+        forward_logging_package()  # the guard logs through the logging package
+
+        egress = self.config.egress
+        policy = Policy(allow=egress.allow, deny=egress.deny, deny_private=egress.deny_private)
+        try:
+            self.egress = EgressGuard(policy, port=egress.port, connect_timeout_s=egress.connect_timeout_s).start()
+        except OSError as error:
+            raise ConfigError(f"egress.port: cannot listen on 127.0.0.1:{egress.port}: {error}") from None
+        if egress.env:
+            url = self.egress.url
+            self.egress_env = {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+                               "NO_PROXY": "", "no_proxy": ""}
+
+
+    def _start_hot(self, programs: int) -> None:
+        from wrapper.runtime.hot_mode import HotMode
+
+        self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs)
+        self.hot.start()
+
+
+def _concurrency(base_env: dict[str, str]) -> int:
+    """AWS_LAMBDA_MAX_CONCURRENCY as the CLI reads it: the number of runtime loops, so of hot programs."""
+    try:
+        return max(1, int(base_env.get("AWS_LAMBDA_MAX_CONCURRENCY") or 1))
+    except ValueError:
+        return 1
 
 
 def read_config(config_path: str | os.PathLike[str], *, compiled_only: bool = False) -> Any:
