@@ -89,24 +89,25 @@ ELF_MACHINE = {"x86_64": 62, "arm64": 183}
 def test_echo_zip_runs_under_emulator_with_only_vendored_packages(echo_out, bare_python, tmp_path, monkeypatch):
     task_root = unpack(echo_out / "function.zip", tmp_path / "task")
     payload = b'{"hello": "world!"}'
-    result = invoke_zip(task_root, "echo.yaml", payload, path=f"{bare_python}:{os.environ['PATH']}", monkeypatch=monkeypatch)
+    path = f"{bare_python}:{os.environ['PATH']}"
+    result = invoke_zip(task_root, "echo.yaml", payload, path=path, monkeypatch=monkeypatch)
     assert (result.status, result.function_error, result.body) == (200, None, payload)
 
 
-def test_hot_configs_run_from_the_zip(deps_cache, bare_python, tmp_path, monkeypatch):
+def test_hot_configs_run_from_the_zip(bare_python, tmp_path, monkeypatch):
     """Hot mode from the packaged zip: echo-hot (lines) and the unicode-names worker (actionloop, shipped beside)."""
+    path = f"{bare_python}:{os.environ['PATH']}"
     echo_hot = tmp_path / "echo-hot"
-    package(ROOT / "configs" / "echo-hot.yaml", echo_hot, arch=ARCH, python_version=PYTHON, deps_cache=deps_cache)
+    package(ROOT / "configs" / "echo-hot.yaml", echo_hot, arch=ARCH, python_version=PYTHON)
     task_root = unpack(echo_hot / "function.zip", tmp_path / "task-echo-hot")
-    result = invoke_zip(task_root, "echo-hot.yaml", b'{"hello": "world!"}', bare_python, monkeypatch)
+    result = invoke_zip(task_root, "echo-hot.yaml", b'{"hello": "world!"}', path=path, monkeypatch=monkeypatch)
     assert (result.status, result.function_error, result.body) == (200, None, b'{"hello":"world!"}')
 
     worker = tmp_path / "unicode-names"
-    package(ROOT / "examples" / "unicode-names" / "wrapper.yaml", worker, arch=ARCH, python_version=PYTHON,
-            deps_cache=deps_cache)
+    package(ROOT / "examples" / "unicode-names" / "wrapper.yaml", worker, arch=ARCH, python_version=PYTHON)
     task_root = unpack(worker / "function.zip", tmp_path / "task-worker")
     assert (task_root / "worker.py").is_file()
-    result = invoke_zip(task_root, "wrapper.yaml", b'{"q": "snowman"}', bare_python, monkeypatch)
+    result = invoke_zip(task_root, "wrapper.yaml", b'{"q": "snowman"}', path=path, monkeypatch=monkeypatch)
     assert result.function_error is None, result.body
     assert json.loads(result.body)["matches"][0]["name"] == "SNOWMAN"
 

@@ -170,11 +170,12 @@ def test_the_blackbox_example_bundled_probes_from_the_zip_with_only_a_bare_pytho
     """Server mode from the zip: the exporter starts from bin/ and answers a probe (of a closed local port)."""
     from benchmarks.cases import copy_server_config, free_port
 
-    config = copy_server_config(tmp_path, free_port())  # a free port instead of 9115, and 127.0.0.1 allowed
+    closed = free_port()  # the probe's target: nothing listens there
+    # as shipped (egress guard included), on free ports, allowed to probe that one local target
+    config = copy_server_config(tmp_path, closed, guard=True)
     package(config, tmp_path / "out", arch=ARCH, python_version=PYTHON, bundle=True, search_path=PATH)
     task = unpack(tmp_path / "out" / "function.zip", tmp_path / "task")
     assert sorted(p.name for p in (task / "bin").iterdir()) == ["prometheus-blackbox-exporter"]
-    closed = free_port()
     event = json.dumps({"target": f"http://127.0.0.1:{closed}/", "module": "http_2xx"}).encode()
     result = invoke_zip(task, "wrapper.yaml", event, path=str(make_bare_python(tmp_path)), monkeypatch=monkeypatch,
                         env={"WRAPPER_BEARER_TOKEN": "t"})
