@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
@@ -21,6 +19,7 @@ from wrapper.mapping.inputs import extract_inputs
 from wrapper.runtime.logs import log_program_line
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
 from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
+from wrapper.programs.scratch import make_scratch, remove_scratch
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.programs.executable import resolve_executable
 from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
@@ -205,7 +204,7 @@ class FunctionHandler:
         self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
     ) -> HttpResponse:
         config = self.config
-        scratch = tempfile.mkdtemp(prefix="wrapper-", dir=config.scratch.dir)
+        scratch = make_scratch(config.scratch.dir)
         try:
             command = build_command(
                 config,
@@ -238,7 +237,7 @@ class FunctionHandler:
             body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
-                _remove_scratch(scratch)
+                remove_scratch(scratch)
         return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
 
     def _forward(
@@ -375,13 +374,6 @@ def _bearer_token_problem(token: str | None) -> str | None:
         # HTTP strips a header value's surrounding whitespace: no caller could ever send this token
         return "has leading or trailing whitespace (HTTP strips it from headers, so no request could match)"
     return None
-
-
-def _remove_scratch(path: str) -> None:
-    try:
-        os.rmdir(path)  # the common case: the program left nothing behind, one syscall
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _float(raw: str | None) -> float | None:
