@@ -1,9 +1,11 @@
-"""The harness (tests/lambda_sandbox.py): the runtime and its programs really run as Lambda runs them, and a write
-outside the sandbox's tmp dirs is found."""
+"""The harness (tests/lambda_sandbox.py): the runtime and its programs really run as Lambda runs them, a write
+outside the sandbox's tmp dirs is found, and run by anyone but root it fails rather than skip."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -77,3 +79,19 @@ def test_a_write_outside_the_tmp_dirs_is_found(sandbox):
         stray.unlink(missing_ok=True)
     assert str(stray) in found
     assert allowed.exists() and not [path for path in found if path.startswith(str(sandbox.tmp))]
+
+
+def test_run_by_anyone_but_root_the_harness_fails_and_says_why(sandbox):
+    """It never falls back to running the suites as root, nor skips them."""
+    copy = sandbox.tmp / "lambda_sandbox.py"
+    shutil.copy(Path(__file__).resolve().parent.parent / "lambda_sandbox.py", copy)
+    base = sandbox.tmp / "base"
+    base.mkdir()
+    for path in (copy, base):
+        os.chown(path, LAMBDA_UID, LAMBDA_GID)
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import lambda_sandbox as ls\n"
+            "try: ls.LambdaSandbox(Path(sys.argv[2])).prepare()\nexcept ls.SandboxError as exc: print(exc)")
+    done = subprocess.run([*LAMBDA.launcher(), PYTHON, "-c", code, str(sandbox.tmp), str(base)], cwd="/",
+                          capture_output=True, text=True, timeout=WAIT_S, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "switching users takes root" in done.stdout and os.listdir(base) == []
