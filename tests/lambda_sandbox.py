@@ -43,7 +43,7 @@ FAKE_CREDENTIALS = {
 }
 PROGRAM_DIRS = ("tests/programs", "tests/reliability/programs")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
-_VERSION = "%d.%d" % sys.version_info[:2]
+_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 # stat(sys.executable) too: a binary under an unreachable dir can still start (found through a path the loader
 # falls back to) and then fails every check that looks at its own path
 _PRINT_VERSION = "import os, sys; os.stat(sys.executable); print('%d.%d' % sys.version_info[:2])"
@@ -143,8 +143,8 @@ class LambdaSandbox:
             shutil.copytree(ROOT / relative, self.base / relative, ignore=ignore)
         _output([self.python, "-m", "compileall", "-q", str(site / "wrapper")])  # the user cannot write .pyc
         _readable(self.base)
-        probe = subprocess.run([*self.launcher(), self.python, "-c", "import wrapper.cli.main; " + _PRINT_VERSION], cwd="/",
-                               capture_output=True, text=True)
+        probe = subprocess.run([*self.launcher(), self.python, "-c", "import wrapper.cli.main; " + _PRINT_VERSION],
+                               cwd="/", capture_output=True, text=True, check=False)
         if probe.returncode != 0:
             raise SandboxError(f"uid {LAMBDA_UID} cannot import wrapper with {self.python} (a venv of "
                                f"{interpreter}): {probe.stderr.strip()[-800:]}")
@@ -160,7 +160,7 @@ class LambdaSandbox:
         tried = []
         for candidate in dict.fromkeys(candidates):
             probe = subprocess.run([*self.launcher(), candidate, "-I", "-c", _PRINT_VERSION], cwd="/",
-                                   capture_output=True, text=True)
+                                   capture_output=True, text=True, check=False)
             if probe.returncode == 0 and probe.stdout.strip() == _VERSION:
                 return candidate
             tried.append(f"{candidate}: {(probe.stderr.strip() or probe.stdout.strip())[-200:]}")
@@ -186,7 +186,7 @@ class LambdaSandbox:
                    ")", "-prune",
                    "-o", "-newer", str(self._marker), "(", "-uid", str(LAMBDA_UID), "-o", "-type", "f", "-perm",
                    "-0002", ")", "-print"]
-        found = subprocess.run(command, capture_output=True, text=True).stdout.splitlines()
+        found = subprocess.run(command, capture_output=True, text=True, check=False).stdout.splitlines()
         return sorted(set(found))
 
     def remove(self) -> None:
