@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from lambda_sandbox import used_sandbox
 
 # CI gets the same examples every run (a red CI must be reproducible); locally each run explores new ones.
 settings.register_profile("ci", derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -25,6 +27,17 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(CLEARED_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_outside_the_lambda_sandbox() -> Iterator[None]:
+    """After the session: the runtimes and programs run as Lambda's user wrote nowhere but in their tmp dirs."""
+    yield
+    sandbox = used_sandbox()
+    if sandbox is not None:
+        outside = sandbox.writes_outside()
+        sandbox.remove()
+        assert outside == [], f"uid 65534 wrote outside the sandbox's tmp dirs: {outside[:20]}"
 
 
 @pytest.fixture

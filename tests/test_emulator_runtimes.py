@@ -29,6 +29,7 @@ def echo(emulator: Emulator, document: object):
 
 def test_child_gets_a_lambda_environment(program, tmp_path, monkeypatch):
     monkeypatch.setenv("EMULATOR_PARENT_ONLY", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-callers-own")  # the emulator hands on only what env= names
     with Emulator(runtime_argv=program("echo_runtime"), function_name="probe", memory_mb=256,
                   function_timeout_s=7, task_root=str(tmp_path), handler="config.yaml", max_concurrency=4,
                   env={"EXTRA": "1"}) as emulator:
@@ -51,7 +52,7 @@ def test_child_gets_a_lambda_environment(program, tmp_path, monkeypatch):
     # Lambda's LD_LIBRARY_PATH with /var/task as the task root: a zip's lib/ loads as on Lambda
     assert env["LD_LIBRARY_PATH"].split(":")[:3] == ["/var/lang/lib", "/lib64", "/usr/lib64"]
     assert f"{tmp_path}/lib" in env["LD_LIBRARY_PATH"].split(":") and "/opt/lib" in env["LD_LIBRARY_PATH"]
-    assert "EMULATOR_PARENT_ONLY" not in env
+    assert "EMULATOR_PARENT_ONLY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
 
 
 def test_exactly_one_post_per_invocation(program):

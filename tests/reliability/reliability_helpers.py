@@ -1,5 +1,9 @@
 """Shared machinery of the reliability suite: a real `wrapper run` under the emulator, and /proc accounting.
 
+The runtime and its programs run as Lambda runs them (tests/lambda_sandbox.py): as uid 65534, with the task
+root read-only, only the test's tmp dir writable, Lambda's limits and fake credentials. PYTHON, program() and
+RUNTIME name the sandbox's interpreter and copies, never the checkout.
+
 Every program a test starts carries RELIABILITY_TAG=<unique value> in its environment (the config's `env:`), and
 so does every process it forks; `tagged_processes(tag)` finds them all through /proc, whatever their parent or
 session, so a survivor cannot hide by being reparented to init or by calling setsid().
@@ -25,15 +29,16 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, also when soak.py runs as a script
-from harness import local_lambda  # noqa: E402
+from lambda_sandbox import Box, shared_sandbox  # noqa: E402
 
 from wrapper.emulator import Emulator, InvokeResult  # noqa: E402
 
-PYTHON = sys.executable
+LAMBDA = shared_sandbox()  # paths only; built by the first test that needs it
+PYTHON = LAMBDA.python
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "tests" / "programs"
 OWN_PROGRAMS = Path(__file__).resolve().parent / "programs"
-RUNTIME = [PYTHON, "-m", "wrapper", "run"]
+RUNTIME = LAMBDA.runtime_argv()
 WAIT_S = 10.0  # generous bound for anything that should happen "soon"; never a timing assertion
 TAG_NAME = "RELIABILITY_TAG"
 
@@ -41,7 +46,7 @@ TAG_NAME = "RELIABILITY_TAG"
 def program(name: str) -> str:
     """Absolute path of a test program (ours first, then the shared tests/programs)."""
     own = OWN_PROGRAMS / f"{name}.py"
-    return str(own if own.exists() else PROGRAMS / f"{name}.py")
+    return LAMBDA.program(own if own.exists() else PROGRAMS / f"{name}.py")
 
 
 def new_tag() -> str:
@@ -73,8 +78,17 @@ def free_port() -> int:
 
 def start_emulator(config: Path, *, log: Path, env: dict[str, str] | None = None, timeout_s: float = 30.0,
                    **kwargs: Any) -> Emulator:
-    """An emulator (not started: use `with`) running `wrapper run` with this config; runtime output goes to `log`."""
-    return local_lambda(config, env=env, timeout_s=timeout_s, log=log, **kwargs)
+    """An emulator (not started: use `with`) running `wrapper run` with this config as Lambda would: the config's
+    directory is the task root, its name the handler; runtime output goes to `log`."""
+    LAMBDA.prepare()
+    return Emulator(runtime_argv=RUNTIME, port=0, function_timeout_s=timeout_s, task_root=str(config.parent),
+                    handler=config.name, env=runtime_env(config.parent, **(env or {})), runtime_stdout=log,
+                    runtime_stderr=log, **kwargs)
+
+
+def runtime_env(task: Path, **extra: str) -> dict[str, str]:
+    """The runtime's environment as Lambda gives it (fake credentials included), then `extra`."""
+    return {**LAMBDA.environment(task), **extra}
 
 
 def error_type(result: InvokeResult) -> str | None:
@@ -216,9 +230,11 @@ def function_url_event(*, path: str = "/", method: str = "GET", query: str = "",
 
 @dataclass
 class Sandbox:
-    """What one test owns: a directory for its config, a scratch parent only it uses, a log, a process tag."""
+    """What one test owns: a task dir for its config (read-only to the runtime), a tmp dir (the only one the
+    runtime's user may write) holding a scratch parent only this test uses, a log, a process tag."""
 
     dir: Path
+    tmp: Path
     scratch: Path
     log: Path
     tag: str
@@ -230,16 +246,21 @@ class Sandbox:
         return sorted(os.listdir(self.scratch))
 
 
+def new_sandbox(name: str) -> tuple[Sandbox, Box]:
+    """Fresh dirs in the Lambda sandbox, for a test or a soak run."""
+    box = LAMBDA.new_box(name)
+    return Sandbox(dir=box.task, tmp=box.tmp, scratch=box.scratch, log=box.task / "runtime.log", tag=new_tag()), box
+
+
 @pytest.fixture(name="sandbox")
-def sandbox_fixture(tmp_path: Path) -> Iterator[Sandbox]:
+def sandbox_fixture(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """Import this into a test module (`from reliability_helpers import sandbox_fixture`) to use `sandbox`."""
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    box = Sandbox(dir=tmp_path, scratch=scratch, log=tmp_path / "runtime.log", tag=new_tag())
-    yield box
+    sandbox, box = new_sandbox(request.node.name)
+    yield sandbox
     # after the test has asserted: leave no tagged process behind for the next test, whatever happened
-    for pid in tagged_processes(box.tag):
+    for pid in tagged_processes(sandbox.tag):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    LAMBDA.remove_box(box)

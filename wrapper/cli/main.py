@@ -117,8 +117,11 @@ def cmd_run(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]
     """The bootstrap: init, then the Runtime API loop until SIGTERM or a fatal platform error."""
     from wrapper.runtime.client import RuntimeClient
     from wrapper.errors import ConfigError, RuntimeAPIError
+    from wrapper.runtime.hardening import make_undumpable
     from wrapper.runtime.logs import parse_level, setup_logging
     from wrapper.runtime.loop import run_runtime
+
+    make_undumpable()  # before any program starts: they run as our user, and our environment holds credentials
 
     log_format = "json" if environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "text"
     setup_logging(log_format, parse_level(environ.get("AWS_LAMBDA_LOG_LEVEL")))
@@ -330,7 +333,9 @@ def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtim
     from wrapper.config.schema import load_config
     from wrapper.emulator import Emulator
     from wrapper.errors import ConfigError
+    from wrapper.runtime.hardening import make_undumpable
 
+    make_undumpable()  # this process holds the caller's environment; the programs below it run as the same user
     extra_env = {k: v for k, v in environ.items() if k.startswith(("WRAPPER_", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))}
     extra_env.pop("WRAPPER_CONFIG", None)
     for pair in args.env:

@@ -17,6 +17,7 @@ from wrapper.mapping.inputs import extract_inputs
 from wrapper.runtime.logs import get_logger, log_program_line
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
 from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
+from wrapper.programs.scratch import make_scratch, remove_scratch
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.programs.executable import resolve_executable
 from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
@@ -210,7 +211,7 @@ class FunctionHandler:
         self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
     ) -> HttpResponse:
         config = self.config
-        scratch = _make_scratch(config.scratch.dir)
+        scratch = make_scratch(config.scratch.dir)
         try:
             command = build_command(
                 config,
@@ -243,7 +244,7 @@ class FunctionHandler:
             body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
-                _remove_scratch(scratch)
+                remove_scratch(scratch)
         return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
 
     def _forward(
@@ -384,21 +385,6 @@ def context_env(invocation: Invocation) -> dict[str, str]:
     return env
 
 
-def _make_scratch(parent: str) -> str:
-    """A new directory only this user can enter, under parent, as tempfile.mkdtemp makes one.
-
-    Not tempfile itself: it imports shutil, random and, through shutil, bz2 and lzma, at every cold start.
-    """
-    for _ in range(100):
-        path = os.path.join(os.path.abspath(parent), "wrapper-" + os.urandom(6).hex())
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(f"No free scratch directory name under {parent}")
-
-
 def _bearer_token_problem(token: str | None) -> str | None:
     """Why a bearer token cannot be used, or None."""
     if token is None:
@@ -409,15 +395,6 @@ def _bearer_token_problem(token: str | None) -> str | None:
         # HTTP strips a header value's surrounding whitespace: no caller could ever send this token
         return "has leading or trailing whitespace (HTTP strips it from headers, so no request could match)"
     return None
-
-
-def _remove_scratch(path: str) -> None:
-    try:
-        os.rmdir(path)  # the common case: the program left nothing behind, one syscall
-    except OSError:
-        import shutil  # only when the program left files behind
-
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _float(raw: str | None) -> float | None:
