@@ -12,9 +12,9 @@ import socket
 
 import pytest
 import requests
+
 from emulator_helpers import RawRuntime, background
 from test_streaming import STREAM_PATH, events
-
 from wrapper.emulator import Emulator
 from wrapper.emulator.function_url import split_prelude
 

@@ -9,15 +9,21 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import random
+import signal
 import struct
+import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
 import pytest
 import requests
-from harness import local_lambda
+
+from harness import RUNTIME, local_lambda
+from wrapper.emulator import Emulator
 
 PROGRAM = Path(__file__).resolve().parent / "programs" / "stream_gate.py"
 STREAM_PATH = "/2021-11-15/functions/function/response-streaming-invocations"
@@ -197,6 +203,18 @@ def test_a_failure_before_any_output_is_an_ordinary_error(tmp_path):
     assert http_answer.json()["errorType"] == "Function.NonZeroExit"
 
 
+def test_a_request_refused_before_the_program_runs_gets_its_status_through_the_stream(tmp_path):
+    config = write_config(tmp_path, then="done\\n", extra="auth: {bearer_token_env: WRAPPER_TEST_TOKEN}\n")
+    with local_lambda(config, timeout_s=WAIT_S, invoke_mode="RESPONSE_STREAM",
+                      env={"WRAPPER_TEST_TOKEN": "a-long-enough-token"}) as emulator:
+        refused = requests.get(emulator.url + "/", timeout=WAIT_S)
+        allowed = requests.get(emulator.url + "/", headers={"Authorization": "Bearer a-long-enough-token"},
+                               timeout=WAIT_S)
+    assert (refused.status_code, refused.headers["WWW-Authenticate"]) == (401, "Bearer")
+    assert refused.json()["errorType"] == "Function.Unauthorized"
+    assert (allowed.status_code, allowed.content) == (200, b"first\ndone\n")
+
+
 def test_http_prelude_carries_configured_headers_and_cookies(tmp_path):
     extra = "http:\n  headers: {Cache-Control: no-store, Set-Cookie: a=1}\n"
     config = write_config(tmp_path, then="done\\n", extra=extra)
@@ -236,6 +254,28 @@ def test_buffered_invoke_over_6_mb_is_response_size_too_large(tmp_path):
         result = emulator.invoke(b"{}", timeout_s=WAIT_S)
     assert result.function_error == "Unhandled"
     assert result.json()["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_sigterm_mid_stream_stops_the_program_and_cuts_the_stream(tmp_path):
+    config = write_config(tmp_path, first="{pid}\\n", then="sleep")
+    with Emulator(runtime_argv=None, function_timeout_s=WAIT_S, invoke_mode="RESPONSE_STREAM") as emulator:
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+               "AWS_LAMBDA_RUNTIME_API": emulator.address}
+        runtime = subprocess.Popen([*RUNTIME, str(config)], env=env, stderr=subprocess.PIPE)
+        try:
+            response = open_url(emulator)
+            program = int(read_until(response, b"\n"))
+            runtime.send_signal(signal.SIGTERM)
+            assert runtime.wait(timeout=WAIT_S) == 0, runtime.stderr.read()
+            with pytest.raises(http.client.IncompleteRead):  # the stream was cut, never ended as if complete
+                response.read()
+        finally:
+            runtime.kill()
+            runtime.wait()
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # killed by the runtime on its way out; give init a moment to reap it
+            os.kill(program, 0)
+            time.sleep(0.05)
 
 
 def function_url_event() -> dict:

@@ -1,6 +1,6 @@
 """Streamed output for the streaming tests. argv: FIRST GATE THEN EXIT
 
-FIRST is written (and flushed) at once. GATE is a file path waited for (at most 60 s) before going on, or "-".
+FIRST is written (and flushed) at once, "{pid}" in it replaced by the program's pid. GATE is a file path waited for (at most 60 s) before going on, or "-".
 THEN is "sleep" (sleep until killed), "kill" (die by SIGKILL), "bytes:N" (N deterministic bytes: random.Random(7).randbytes(N)), or
 text to write. Then the program exits with status EXIT.
 """
@@ -19,7 +19,7 @@ def write(data: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
-write(first.encode())
+write(first.replace("{pid}", str(os.getpid())).encode())
 if gate != "-":
     give_up = time.monotonic() + 60
     while not os.path.exists(gate) and time.monotonic() < give_up:

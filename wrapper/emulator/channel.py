@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 MAX_BUFFERED_BYTES = 1 << 20
 
@@ -30,7 +31,7 @@ class Start:
 class End:
     """The invocation is over; `outcome` says how (a state.Outcome)."""
 
-    outcome: object
+    outcome: Any  # a state.Outcome (state imports this module, not the other way round)
 
 
 class Channel:

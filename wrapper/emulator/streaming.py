@@ -95,8 +95,8 @@ def _outcome(request_id: str, content_type: str, body: bytes, too_large: bool, s
         return function_error("Runtime.TruncatedResponse",
                               f"RequestId: {request_id} Error: the streamed response was cut short ({cut})")
     if too_large and streamed_on:
-        return function_error("Function.ResponseSizeTooLarge",
-                              f"Response payload size exceeded maximum allowed payload size ({STREAM_MAX_BYTES} bytes).")
+        message = f"Response payload size exceeded maximum allowed payload size ({STREAM_MAX_BYTES} bytes)."
+        return function_error("Function.ResponseSizeTooLarge", message)
     if too_large:
         return response_too_large()
     error_type = trailers.get(protocol.HEADER_ERROR_TYPE.lower())
