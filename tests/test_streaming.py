@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from emf_rules import emf_lines
 from harness import RUNTIME, local_lambda
 from wrapper.emulator import Emulator
 
@@ -283,3 +284,15 @@ def function_url_event() -> dict:
             "requestContext": {"domainName": "abc.lambda-url.us-east-1.on.aws",
                                "http": {"method": "GET", "path": "/", "sourceIp": "127.0.0.1"}},
             "isBase64Encoded": False}
+
+
+def test_a_streamed_invocation_is_recorded_in_metrics_once_the_stream_ends(tmp_path):
+    config = write_config(tmp_path, then="more\\n", exit_code=3,
+                          extra="metrics:\n  namespace: WrapperTest\n  dimensions: {service: stream}\n")
+    log = tmp_path / "runtime.log"
+    with local_lambda(config, timeout_s=WAIT_S, log=str(log)) as emulator:
+        _, payload, complete = invoke_stream(emulator)
+    records = [r for r in emf_lines(log.read_text()) if r.get("service") == "stream"]
+    assert payload == b"first\nmore\n" and complete["ErrorCode"] == "Function.NonZeroExit"
+    assert len(records) == 1, log.read_text()[-2000:]
+    assert (records[0]["Error"], records[0]["ExitStatus"]) == (1, 3)
