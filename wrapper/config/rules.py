@@ -95,8 +95,9 @@ def _check_streaming(config: WrapperConfig) -> list[tuple[Loc, str]]:
     if config.output.format != "raw":
         found.append((("output", "format"), "output.streaming needs format 'raw' (the other formats need the whole "
                       "output before they can answer)"))
-    if config.mode == "server":
-        found.append((("output", "streaming"), "output.streaming is only supported in exec mode"))
+    if config.mode != "exec":
+        found.append((("output", "streaming"), "output.streaming is only supported in exec mode (a program started "
+                      "once answers each event whole)"))
     return found
 
 

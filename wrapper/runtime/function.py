@@ -66,7 +66,7 @@ class FunctionHandler:
 
             self.metrics = MetricsRecorder.for_environment(config.metrics, base_env, secret=self.expected_token)
         # getattr: a compiled config written before the key existed has no such field
-        self.streaming = bool(getattr(config.output, "streaming", False)) and config.mode != "server"
+        self.streaming = bool(getattr(config.output, "streaming", False)) and config.mode == "exec"
 
     @classmethod
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
