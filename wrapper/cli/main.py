@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtimes", type=int, default=1, help="runtime processes serving the queue (default 1)")
     serve.add_argument("--api-prefix", default="", metavar="PATH",
                        help="serve the Runtime API under this path prefix, e.g. /.rt (default: none)")
+    serve.add_argument("--invoke-mode", choices=("BUFFERED", "RESPONSE_STREAM"), default="BUFFERED",
+                       help="the Function URL's invoke mode: RESPONSE_STREAM streams answers (default BUFFERED)")
     serve.set_defaults(func=cmd_serve)
 
     invoke = sub.add_parser("invoke", help="run one event through the config locally and print the response; "
@@ -161,7 +163,8 @@ def cmd_serve(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
     if args.config is None and not args.runtime_argv:
         print("wrapper serve: give a config, or a runtime command after --", file=sys.stderr)
         return EXIT_USAGE
-    emulator = _emulator(args, environ, port=args.port, host=args.host, runtimes=args.runtimes)
+    emulator = _emulator(args, environ, port=args.port, host=args.host, runtimes=args.runtimes,
+                         invoke_mode=args.invoke_mode)
     if emulator is None:
         return EXIT_USAGE
     stop = threading.Event()
@@ -175,7 +178,8 @@ def cmd_serve(args: argparse.Namespace, environ: os._Environ[str] | dict[str, st
         print(
             f"wrapper: local Lambda at {emulator.url}\n"
             f"  invoke:       POST {emulator.url}/2015-03-31/functions/function/invocations\n"
-            f"  Function URL: any other path, e.g. {emulator.url}/\n"
+            f"  streaming:    POST {emulator.url}/2021-11-15/functions/function/response-streaming-invocations\n"
+            f"  Function URL: any other path, e.g. {emulator.url}/ (invoke mode {emulator.invoke_mode})\n"
             f"  Runtime API:  AWS_LAMBDA_RUNTIME_API={emulator.address}",
             file=sys.stderr,
             flush=True,
@@ -327,7 +331,8 @@ def cmd_package(args: argparse.Namespace, environ: os._Environ[str] | dict[str, 
     return EXIT_OK
 
 
-def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtimes: int, quiet: bool = False):
+def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtimes: int, quiet: bool = False,
+              invoke_mode: str = "BUFFERED"):
     from pathlib import Path
 
     from wrapper.config.schema import load_config
@@ -379,6 +384,7 @@ def _emulator(args: argparse.Namespace, environ, *, port: int, host: str, runtim
             runtime_stderr=output,
             max_concurrency=args.max_concurrency,
             api_prefix=getattr(args, "api_prefix", ""),
+            invoke_mode=invoke_mode,
         )
     except ValueError as exc:  # e.g. an --api-prefix that is not a path
         print(f"wrapper: {exc}", file=sys.stderr)

@@ -90,11 +90,14 @@ def run_process(
     max_output_bytes: int,
     stderr_tail_bytes: int = 2048,
     on_stderr_line: Callable[[bytes], None] | None = None,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> ProcessResult:
     """Run argv to its end under the kill sequence above and return what it did; raise SpawnError only.
 
-    on_stderr_line gets each stderr line without its newline (at most STDERR_LINE_BYTES per call); an exception
-    it raises propagates after the group is killed and every fd closed.
+    on_stderr_line gets each stderr line without its newline (at most STDERR_LINE_BYTES per call). on_stdout, when
+    given, gets stdout as it is read (streaming) instead of it being collected: the result's stdout is then empty
+    and max_output_bytes is the callback's to enforce. An exception either callback raises propagates after the
+    group is killed and every fd closed (a callback that stops the program early raises).
     """
     started = time.monotonic()
     proc = start_run(lambda: _spawn(argv, stdin=stdin, env=env, cwd=cwd))  # spawned and registered in one step
@@ -164,7 +167,10 @@ def run_process(
                         data = b""  # a read error ends the stream like EOF
                     if not data:
                         sel.unregister(fd)
-                    if fd == out_fd:
+                    if fd == out_fd and on_stdout is not None:
+                        if data:
+                            on_stdout(data)  # may block: a streamed answer's backpressure reaches the program
+                    elif fd == out_fd:
                         if len(data) > stdout_room:
                             stdout_truncated = True  # keep reading and discarding, so the program never blocks
                             data = data[:stdout_room]

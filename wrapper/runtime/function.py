@@ -24,10 +24,12 @@ from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from wrapper.config.schema import WrapperConfig
     from wrapper.metrics.emf import Observation
+    from wrapper.runtime.streamed import StreamedAnswer
 
 logger = get_logger(__name__)
 
@@ -61,6 +63,8 @@ class FunctionHandler:
             from wrapper.metrics.recorder import MetricsRecorder  # only when asked: nothing more at cold start
 
             self.metrics = MetricsRecorder.for_environment(config.metrics, base_env, secret=self.expected_token)
+        # getattr: a compiled config written before the key existed has no such field
+        self.streaming = bool(getattr(config.output, "streaming", False)) and config.mode == "exec"
 
     @classmethod
     def load(
@@ -96,24 +100,33 @@ class FunctionHandler:
         if self.egress is not None:
             self.egress.stop()
 
-    def handle(self, invocation: Invocation) -> tuple[bytes, str]:
-        """Return (body, content type) for one invocation, or raise InvocationError."""
+    def handle(self, invocation: Invocation) -> tuple[bytes, str] | StreamedAnswer:
+        """Return (body, content type) for one invocation, or a streamed answer, or raise InvocationError."""
         if self.metrics is None:
             return self._answer(invocation, None)
-        seen = self.metrics.observe()
+        metrics = self.metrics
+        seen = metrics.observe()
         try:
             answer = self._answer(invocation, seen)
         except Exception as exc:
             seen.error_type = getattr(exc, "error_type", "Runtime.InternalError")
-            self.metrics.record(seen, invocation.request_id)
+            metrics.record(seen, invocation.request_id)
             raise
-        self.metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+        if isinstance(answer, tuple):
+            metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+        else:  # a streamed answer is recorded once the stream has ended
+            answer.on_end = lambda error_type: _record_streamed(metrics, seen, invocation.request_id, error_type)
         return answer
 
-    def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str]:
+    def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str] | StreamedAnswer:
         event, request = self._decode(invocation)
         if seen is not None:
             seen.http = request is not None
+        if self.streaming:
+            from wrapper.events.stream import can_stream  # only streaming configs pay for it
+
+            if request is None or can_stream(request):
+                return self._streamed(invocation, event, request, seen)
         if request is None:
             response = self._run(invocation, event, None, seen)
             return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
@@ -134,6 +147,30 @@ class FunctionHandler:
             response = HttpResponse(response.status_code, {**response.headers, **self.config.http.headers}, response.body)
         shaped = events.build_http_event_response(request, response, binary=binary)
         return json.dumps(shaped).encode(), "application/json"
+
+    def _streamed(
+        self, invocation: Invocation, event: Any, request: HttpRequest | None, seen: Observation | None
+    ) -> StreamedAnswer:
+        """output.streaming: the program runs when the loop hands the answer its stream."""
+        from wrapper.runtime.streamed import StreamedAnswer  # only streaming configs pay for it
+
+        def run(on_stdout: Callable[[bytes], None]) -> ProcessResult:
+            if request is not None and self.expected_token is not None:
+                check_bearer(request, self.expected_token)
+            values = extract_inputs(request.view(event) if request is not None else event, self.config.inputs)
+            if seen is not None:
+                seen.values = values
+            result = self._run_program(invocation, values, on_stdout)
+            if seen is not None:
+                seen.ran(result)  # a stream's output is not kept: metrics from output have no samples
+            return result
+
+        content_type = self.content_type or DEFAULT_CONTENT_TYPE
+        head = None
+        if request is not None:  # the prelude's status and headers; errors before any output get their own
+            head = HttpResponse(200, {"content-type": content_type, **self.config.http.headers}, b"")
+        return StreamedAnswer(self.config, run, content_type=content_type, http_head=head,
+                              status_codes=self.status_codes)
 
     def describe(self, invocation: Invocation) -> dict[str, Any]:
         """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
@@ -210,6 +247,16 @@ class FunctionHandler:
     def _exec(
         self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
     ) -> HttpResponse:
+        result = self._run_program(invocation, values)
+        if seen is not None:
+            seen.ran(result)
+        body = build_response(result, self.config, for_http=for_http)
+        return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
+
+    def _run_program(
+        self, invocation: Invocation, values: dict[str, Any], on_stdout: Callable[[bytes], None] | None = None
+    ) -> ProcessResult:
+        """Run the program once in a fresh scratch dir; stdout is collected, or passed to on_stdout as read."""
         config = self.config
         scratch = make_scratch(config.scratch.dir)
         try:
@@ -238,14 +285,12 @@ class FunctionHandler:
                 max_output_bytes=config.output.max_bytes,
                 stderr_tail_bytes=config.stderr_tail_bytes,
                 on_stderr_line=log_program_line,
+                on_stdout=on_stdout,
             )
-            if seen is not None:
-                seen.ran(result)
-            body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
                 remove_scratch(scratch)
-        return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
+        return result
 
     def _forward(
         self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None, seen: Observation | None
@@ -383,6 +428,11 @@ def context_env(invocation: Invocation) -> dict[str, str]:
     if invocation.trace_id:
         env["_X_AMZN_TRACE_ID"] = invocation.trace_id
     return env
+
+
+def _record_streamed(metrics: Any, seen: Observation, request_id: str, error_type: str | None) -> None:
+    seen.error_type = error_type
+    metrics.record(seen, request_id)
 
 
 def _bearer_token_problem(token: str | None) -> str | None:
