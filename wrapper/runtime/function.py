@@ -156,6 +156,8 @@ class FunctionHandler:
 
         def run(on_stdout: Callable[[bytes], None]) -> ProcessResult:
             if request is not None and self.expected_token is not None:
+                from wrapper.events.auth import check_bearer  # hmac: only configs with a bearer token
+
                 check_bearer(request, self.expected_token)
             values = extract_inputs(request.view(event) if request is not None else event, self.config.inputs)
             if seen is not None:
