@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import local_lambda
 import yaml
-from events.samples import function_url_event
 
+from events.samples import function_url_event
+from harness import local_lambda
 from wrapper.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import yaml
+
 from emf_rules import assert_valid_emf, emf_lines
 from test_blackbox_example import EXAMPLE, WAIT_S, deployed, probe_event, targets  # noqa: F401 - fixtures
 

@@ -17,9 +17,9 @@ from typing import ClassVar
 import pytest
 
 import wrapper
-from wrapper.runtime.client import RuntimeClient
 from wrapper.emulator import Emulator
 from wrapper.errors import RuntimeAPIError
+from wrapper.runtime.client import RuntimeClient
 
 
 @pytest.fixture
@@ -176,7 +176,8 @@ def test_missing_or_implausible_deadline_falls_back_to_the_configured_timeout(de
     assert len(warnings) == 1  # warned once, not per invocation
 
 
-# The client speaks HTTP itself (wrapper.runtime.http11): framing the emulator never uses, and the cost it exists to avoid.
+# The client speaks HTTP itself (wrapper.runtime.http11): framing the emulator never uses, and the cost it exists
+# to avoid.
 
 
 class _ChunkedAPI(BaseHTTPRequestHandler):

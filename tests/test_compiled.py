@@ -13,7 +13,7 @@ import pytest
 from test_configs import CONFIGS, sample_events
 from wrapper.cli.check import describe_event, write_compiled
 from wrapper.config.compiled import Node, compiled_path, load_compiled
-from wrapper.config.schema import load_config
+from wrapper.config.loader import load_config
 from wrapper.runtime.function import read_config
 
 ROOT = Path(__file__).resolve().parent.parent

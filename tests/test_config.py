@@ -8,16 +8,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from wrapper.config.loader import load_config
 from wrapper.config.schema import (
     FlagArgConfig,
     StdinConfig,
     ValueArgConfig,
     WrapperConfig,
-    load_config,
-    resolve_executable,
 )
 from wrapper.errors import ConfigError, Problem
+from wrapper.programs.executable import resolve_executable
 
 
 def write(tmp_path: Path, text: str, name: str = "wrapper.yaml") -> Path:
@@ -88,7 +89,7 @@ def test_server_config_parses(tmp_path):
 
 def test_config_is_frozen(tmp_path):
     config = load_config(write(tmp_path, "command: [cat]\n"))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.timeout_s = 5  # type: ignore[misc]
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from wrapper.config.schema import load_config, resolve_executable
+from wrapper.config.loader import load_config
 from wrapper.errors import InvalidEventError, ProgramError
-from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.command import build_command, build_server_request
+from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import build_response
+from wrapper.programs.executable import resolve_executable
 from wrapper.types import ProcessResult
 
 ROOT = Path(__file__).resolve().parent.parent

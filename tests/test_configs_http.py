@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from harness import local_lambda
 
 ROOT = Path(__file__).resolve().parent.parent

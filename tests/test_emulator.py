@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 import requests
+
+import wrapper.emulator
 from emulator_helpers import (
     INIT_ERROR,
     NEXT,
@@ -23,8 +25,6 @@ from emulator_helpers import (
     serve,
     wait_until,
 )
-
-import wrapper.emulator
 from wrapper.emulator import Emulator
 
 SIX_MB = 6 * 1024 * 1024
@@ -55,7 +55,8 @@ def test_round_trip_carries_lambda_headers(emulator, runtime):
     request_id = event.headers["lambda-runtime-aws-request-id"]
     assert uuid.UUID(request_id).version == 4
     assert int(event.headers["lambda-runtime-deadline-ms"]) > time.time() * 1000
-    assert event.headers["lambda-runtime-invoked-function-arn"] == "arn:aws:lambda:us-east-1:000000000000:function:probe"
+    arn = event.headers["lambda-runtime-invoked-function-arn"]
+    assert arn == "arn:aws:lambda:us-east-1:000000000000:function:probe"
     assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0",
                         event.headers["lambda-runtime-trace-id"])
     assert event.headers["content-type"] == "application/json"
@@ -314,6 +315,7 @@ def test_unknown_runtime_api_path_is_404(runtime):
 def test_error_post_path_is_the_documented_one(emulator, runtime):
     caller = background(invoke, emulator.url, b"{}")
     request_id = runtime.next().headers["lambda-runtime-aws-request-id"]
-    assert runtime.call("POST", error_path(request_id), b"", {"Lambda-Runtime-Function-Error-Type": "Function.Xyz"}).status == 202
+    headers = {"Lambda-Runtime-Function-Error-Type": "Function.Xyz"}
+    assert runtime.call("POST", error_path(request_id), b"", headers).status == 202
     assert caller.result().json()["errorType"] == "Function.Xyz"
     assert INIT_ERROR == "/2018-06-01/runtime/init/error"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import http.client
 
 import pytest
-from emulator_helpers import RawRuntime, background, invoke
 
+from emulator_helpers import RawRuntime, background, invoke
 from wrapper.emulator import Emulator
 
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 import requests
-from emulator_helpers import Answer, serve
 
+from emulator_helpers import Answer, serve
 from wrapper.emulator import Emulator, InvokeResult
 from wrapper.emulator.function_url import build_event, build_http_response, url_id
 
@@ -121,7 +121,8 @@ def test_head_request_gets_headers_only(emulator):
 
 
 def test_function_error_is_502(emulator):
-    runtime = serve(emulator.address, lambda event: ("error", b'{"errorType": "Function.Boom", "errorMessage": "x"}'), 1)
+    error = b'{"errorType": "Function.Boom", "errorMessage": "x"}'
+    runtime = serve(emulator.address, lambda event: ("error", error), 1)
     response = requests.get(emulator.url + "/", timeout=30)
     runtime.result()
     assert response.status_code == 502

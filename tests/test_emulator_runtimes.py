@@ -14,9 +14,9 @@ import signal
 import sys
 
 import pytest
+
 from conftest import PROGRAMS
 from emulator_helpers import background, invoke, wait_until
-
 from wrapper.emulator import Emulator
 
 
@@ -68,8 +68,8 @@ def test_crash_is_runtime_exit_error_and_the_runtime_restarts(program):
         first_pid = echo(emulator, {"env": True}).json()["pid"]
         crashed = echo(emulator, {"crash": True})
         assert crashed.function_error == "Unhandled"
-        assert crashed.json() == {"errorType": "Runtime.ExitError",
-                                  "errorMessage": f"RequestId: {crashed.request_id} Error: Runtime exited with error: exit status 3"}
+        message = f"RequestId: {crashed.request_id} Error: Runtime exited with error: exit status 3"
+        assert crashed.json() == {"errorType": "Runtime.ExitError", "errorMessage": message}
         again = echo(emulator, {"env": True}).json()["pid"]
         assert again != first_pid
         assert emulator.stats.runtime_starts == 2

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from wrapper.config.schema import WrapperConfig
 from wrapper.errors import InvalidEventError
-from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
+from wrapper.mapping.inputs import extract_inputs
 from wrapper.types import HttpRequest
 
 SCRATCH = "/tmp/wrapper-test"

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from emf_rules import assert_valid_emf, emf_problems
 
+from emf_rules import assert_valid_emf, emf_problems
 from wrapper.config.metrics import MetricsConfig
 from wrapper.mapping.exposition import parse_exposition
 from wrapper.metrics.emf import (

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from emf_rules import assert_valid_emf, emf_lines
 from harness import ROOT, RUNTIME, local_lambda
-
 from wrapper.emulator import Emulator
 
 PROGRAMS = ROOT / "tests" / "programs"

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from emf_rules import assert_valid_emf
 
+from emf_rules import assert_valid_emf
 from wrapper.config.metrics import MetricsConfig
 from wrapper.metrics.recorder import MetricsRecorder
 

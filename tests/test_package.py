@@ -19,9 +19,9 @@ import yaml
 from wrapper.cli.main import main
 from wrapper.emulator import Emulator
 from wrapper.errors import ConfigError
-from wrapper.packaging.build import BOOTSTRAP, VENDOR_DIR, package
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import write_zip
+from wrapper.packaging.build import BOOTSTRAP, VENDOR_DIR, package
 from wrapper.packaging.checks import elf_machine
 from wrapper.packaging.sam import FunctionSpec, function_name, render_deploy_script, render_template
 from wrapper.packaging.target import resolve_target

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from wrapper.programs import process
 from wrapper.errors import SpawnError
+from wrapper.programs import process
 from wrapper.programs.process import STDERR_LINE_BYTES, kill_process_group, run_process, stop_process_group
 
 ENV = {"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}  # LC_ALL set, so Python does not add LC_CTYPE to the child

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from wrapper.config.schema import WrapperConfig
 from wrapper.config.reference import _models, render_reference
+from wrapper.config.schema import WrapperConfig
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
 

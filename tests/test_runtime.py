@@ -89,7 +89,9 @@ def test_echo_returns_the_event_byte_for_byte(tmp_path):
 
 
 def test_non_zero_exit_is_a_structured_function_error_and_the_next_invocation_works(tmp_path):
-    (tmp_path / "fail.py").write_text("import sys\nprint('bad input', file=sys.stderr)\nsys.exit(int(sys.stdin.read() or 0))\n")
+    (tmp_path / "fail.py").write_text(
+        "import sys\nprint('bad input', file=sys.stderr)\nsys.exit(int(sys.stdin.read() or 0))\n"
+    )
     config = write_config(tmp_path, f"command: [{PYTHON}, '{{config_dir}}/fail.py']\nstdin: event\n")
     with start(config) as emulator:
         failed = emulator.invoke(b"3")

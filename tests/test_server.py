@@ -172,7 +172,7 @@ def test_exporter_tcp_connect_module(exporter, target_site):
 def test_exporter_keeps_one_connection_across_requests(exporter, target_site):
     for _ in range(3):
         assert b"probe_success 1" in probe(exporter, target_site).body
-    assert len(exporter._idle) == 1
+    assert len(exporter.connections.idle) == 1
 
 
 @needs_exporter
@@ -321,7 +321,7 @@ def test_request_method_must_be_a_token(http_server):
 def test_kept_alive_connection_closed_by_the_server_while_idle_is_retried_once(http_server):
     server = http_server("--idle-close", "0.05")
     assert server.request("GET", "/echo", headers={}, body=None, timeout_s=5).status_code == 200
-    while not peer_closed(server._idle[0].sock):
+    while not peer_closed(server.connections.idle[0].sock):
         time.sleep(0.01)
     assert server.request("GET", "/echo", headers={}, body=None, timeout_s=5).status_code == 200
 

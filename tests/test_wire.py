@@ -211,7 +211,10 @@ def test_body_without_length_is_read_to_close_and_the_next_request_reconnects(he
 
 
 def test_interim_100_continue_is_skipped():
-    reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    reply = (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    )
     with raw_server(answer_each(reply)) as (port, _):
         response = connect(port).request("POST", "/", b"{}")
     assert (response.status, response.body, "x-a" in response.headers) == (200, b"ok", False)

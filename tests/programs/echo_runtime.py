@@ -34,7 +34,8 @@ def handle(conn, request_id, event):
         os._exit(3)
     if isinstance(event, dict) and "error" in event:
         body = json.dumps({"errorType": event["error"], "errorMessage": "asked to fail", "stackTrace": []})
-        call(conn, "POST", f"/invocation/{request_id}/error", body, {"Lambda-Runtime-Function-Error-Type": event["error"]})
+        headers = {"Lambda-Runtime-Function-Error-Type": event["error"]}
+        call(conn, "POST", f"/invocation/{request_id}/error", body, headers)
         return
     answer = event
     if isinstance(event, dict) and "sleep" in event:

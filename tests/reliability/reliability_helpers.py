@@ -26,7 +26,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, also when soak.py runs as a script
 from harness import local_lambda  # noqa: E402
-
 from wrapper.emulator import Emulator, InvokeResult  # noqa: E402
 
 PYTHON = sys.executable

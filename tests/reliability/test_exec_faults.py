@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
     PYTHON,
     children_of,

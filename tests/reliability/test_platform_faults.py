@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
     PYTHON,
     ROOT,
@@ -27,7 +28,6 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     wait_for,
     write_config,
 )
-
 from wrapper.emulator import Emulator
 
 pytestmark = pytest.mark.reliability

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
     PYTHON,
     ROOT,

@@ -9,6 +9,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from reliability_helpers import rss_kib, runtime_pid, start_emulator, write_config
 from soak import run_soak, samples_table
 

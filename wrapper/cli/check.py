@@ -1,28 +1,74 @@
-"""`wrapper check`: the normalized config, and what one event would run, without running anything."""
+"""`wrapper check`: validate a config and show it, or show what one event would run, without running anything."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
-from pathlib import Path
-from typing import Any
 
-import yaml
+from wrapper import TYPE_CHECKING
+from wrapper.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
-from wrapper.config.compiled import compiled_path, dump_compiled
-from wrapper.config.schema import WrapperConfig, parse_config, resolve_executable
-from wrapper.errors import ConfigError
-from wrapper.runtime.function import FunctionHandler
-from wrapper.types import Invocation
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any
+
+    from wrapper.config.schema import WrapperConfig
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Declare `wrapper check`."""
+    parser = sub.add_parser("check", help="validate a config; with --event, show exactly what would run")
+    parser.add_argument("config", help="config file")
+    parser.add_argument("--event", help="an event (JSON) to map without running anything")
+    parser.add_argument("--compile", action="store_true",
+                        help="also write CONFIG's compiled form beside it (wrapper package does this for you)")
+    parser.set_defaults(main=main)
+
+
+def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Validate a config and print it normalized, or print exactly what an event would run."""
+    import json
+    from pathlib import Path
+
+    from wrapper.config.loader import load_config
+    from wrapper.errors import ConfigError, InvocationError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    if args.compile:
+        print(f"wrote {write_compiled(Path(args.config))}", file=sys.stderr)
+    if args.event is None:
+        print(normalized_config(config), end="")
+        return EXIT_OK
+    try:
+        description = describe_event(config, Path(args.config), args.event.encode(), base_env=dict(environ))
+    except InvocationError as exc:
+        print(json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}), file=sys.stderr)
+        return EXIT_FAILURE
+    print(json.dumps(description, indent=2))
+    return EXIT_OK
 
 
 def normalized_config(config: WrapperConfig) -> str:
     """The config as wrapper reads it, every default filled in, as YAML."""
+    import yaml
+
     return yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False, allow_unicode=True)
 
 
-def describe_event(config: WrapperConfig, config_path: Path, event: bytes, *, base_env: dict[str, str]) -> dict[str, Any]:
+def describe_event(config: Any, config_path: Path, event: bytes, *, base_env: dict[str, str]) -> dict[str, Any]:
     """Map one event as an invocation would and return argv, stdin, env, files and cwd (or the server request)."""
+    from wrapper.errors import ConfigError
+    from wrapper.programs.executable import resolve_executable
+    from wrapper.runtime.function import FunctionHandler
+    from wrapper.types import Invocation
+
     try:
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
     except ConfigError:
@@ -39,6 +85,9 @@ def describe_event(config: WrapperConfig, config_path: Path, event: bytes, *, ba
 
 def write_compiled(config_path: Path) -> Path:
     """Validate the config and write its compiled form beside it; return that file's path."""
+    from wrapper.config.compiled import compiled_path, dump_compiled
+    from wrapper.config.loader import parse_config
+
     source = config_path.read_bytes()
     target = compiled_path(config_path)
     temporary = target.with_name(target.name + ".tmp")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING, __version__
+
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
-
-from wrapper import __version__
 
 SUFFIX = ".compiled.json"
 CONFIG_DIR_PLACEHOLDER = "{config_dir}"
@@ -79,7 +79,9 @@ def source_digest(source: bytes) -> str:
 
 def dump_compiled(config: Any, source: bytes) -> str:
     """Serialize a validated (unexpanded) pydantic config; `source` is the YAML it was loaded from."""
-    document = {"format": FORMAT, "wrapper": __version__, "source_sha256": source_digest(source), "config": _encode(config)}
+    document = {
+        "format": FORMAT, "wrapper": __version__, "source_sha256": source_digest(source), "config": _encode(config)
+    }
     return json.dumps(document, separators=(",", ":")) + "\n"
 
 

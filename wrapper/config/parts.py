@@ -1,7 +1,7 @@
 """The config schema's parts that say how event values become argv, stdin, env and files (see wrapper.config.schema).
 
-Single-field checks (regex and JMESPath compile, name patterns, templates) run inside pydantic, so they are
-reported together with every other schema problem.
+Single-field checks (regex and JMESPath compile) run inside pydantic, so they are reported together with every
+other schema problem. The field types they share with wrapper.config.schema live in wrapper.config.fields.
 """
 
 from __future__ import annotations
@@ -12,60 +12,11 @@ from typing import Annotated, Any, Literal
 
 import jmespath
 import jmespath.exceptions
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
 
-from wrapper.mapping.template import NAME_PATTERN, parse_template
+from wrapper.config.fields import TAG_PREFIX, BaseConfig, Name, TemplateText, Word, shape
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
-ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-TAG_PREFIX = "~"  # marks union tags in pydantic error locations, so yamlmap can drop them from paths
-
-
-def _number_to_word(value: Any) -> Any:
-    """Let YAML numbers stand for literal words (`PORT: 8080`); booleans stay errors, they are rarely meant."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _word(value: Any) -> Any:
-    value = _number_to_word(value)
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("contains a NUL byte, which cannot reach a program")
-    return value
-
-
-def _template(value: Any) -> Any:
-    value = _word(value)
-    if isinstance(value, str):
-        parse_template(value)
-    return value
-
-
-def _name(value: Any) -> Any:
-    if isinstance(value, str) and not NAME_PATTERN.fullmatch(value):
-        raise ValueError(f"{value!r} is not a valid name ([a-z_][a-z0-9_]*)")
-    return value
-
-
-Word = Annotated[str, BeforeValidator(_word)]  # a literal argv word or env value
-TemplateText = Annotated[str, BeforeValidator(_template)]  # text with {name} / {file:NAME} placeholders
-Name = Annotated[str, BeforeValidator(_name)]  # an input or file name
-
-
-def _shape(value: Any) -> str | None:
-    """Discriminate `word | {mapping}` unions by shape, so errors describe one branch, not all of them."""
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return f"{TAG_PREFIX}word"
-    if isinstance(value, (dict, BaseModel)):  # a model when pydantic serializes a parsed config
-        return f"{TAG_PREFIX}mapping"
-    return None
-
-
-class BaseConfig(BaseModel):
-    """Common settings: unknown keys are errors, parsed configs never change."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class DestinationConfig(BaseConfig):
@@ -240,7 +191,7 @@ _ARG_TAGS = {
 
 
 def _arg_kind(value: Any) -> str | None:
-    if _shape(value) == f"{TAG_PREFIX}word":
+    if shape(value) == f"{TAG_PREFIX}word":
         return f"{TAG_PREFIX}word"
     if type(value).__name__ in _ARG_TAGS:  # serializing: pydantic hands over the model itself
         return f"{TAG_PREFIX}{_ARG_TAGS[type(value).__name__]}"
@@ -317,7 +268,7 @@ class EnvValueConfig(BaseConfig):
 EnvConfig = Annotated[
     Annotated[Word, Tag(f"{TAG_PREFIX}word")] | Annotated[EnvValueConfig, Tag(f"{TAG_PREFIX}mapping")],
     Discriminator(
-        _shape, custom_error_type="env_kind", custom_error_message="expected a string, {value: NAME} or {template: ...}"
+        shape, custom_error_type="env_kind", custom_error_message="expected a string, {value: NAME} or {template: ...}"
     ),
 ]
 

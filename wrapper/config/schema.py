@@ -1,24 +1,21 @@
-"""The config schema (pydantic v2) and `load_config`. Every key is documented once, here and in configparts.
+"""The config schema (pydantic v2): `WrapperConfig` and its sections. Every key is documented once, here and in
+wrapper.config.parts (how event values become argv, stdin, env and files).
 
-`docs/config-reference.md` is generated from these classes. Checks across fields live in `wrapper.config.rules`,
-YAML line tracking in `wrapper.config.yamlpos`. A config error lists every problem with file, line and field path.
+`docs/config-reference.md` is generated from these classes. Reading a file is wrapper.config.loader's job, checks
+across fields are wrapper.config.rules', YAML line tracking wrapper.config.yamlpos'.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from wrapper.config.fields import ENV_NAME_PATTERN, TAG_PREFIX, BaseConfig, Name, TemplateText, Word
+from wrapper.config.metrics import MetricsConfig
 from wrapper.config.parts import (
-    ENV_NAME_PATTERN,
-    TAG_PREFIX,
     ArgConfig,
-    BaseConfig,
     DestinationConfig,
     EnvConfig,
     EnvValueConfig,
@@ -26,29 +23,21 @@ from wrapper.config.parts import (
     FileConfig,
     FlagArgConfig,
     InputConfig,
-    Name,
     PayloadConfig,
     StdinConfig,
     SwitchArgConfig,
     TemplateArgConfig,
-    TemplateText,
     ValueArgConfig,
-    Word,
 )
-from wrapper.config.compiled import expand_config_dir
-from wrapper.config.metrics import MetricsConfig
-from wrapper.errors import ConfigError, Problem
-from wrapper.programs.executable import resolve_executable  # noqa: F401 - part of this module's API
 from wrapper.protocol import ERROR_TYPE_PATTERN
-from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 
 __all__ = [
     "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
     "FileArgConfig", "FileConfig", "FlagArgConfig", "HttpConfig", "InputConfig", "OutputConfig", "PayloadConfig",
-    "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig", "StdinConfig",
-    "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig", "load_config",
-    "resolve_executable",
+    "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig",
+    "StdinConfig", "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig",
 ]
+
 
 class ScratchConfig(BaseConfig):
     """The per-invocation scratch directory (the program's cwd and HOME)."""
@@ -286,41 +275,3 @@ class WrapperConfig(BaseConfig):
         "when absent.",
     )
 
-
-def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
-    """Read, parse and validate a config file as written (no placeholder expanded); raise one ConfigError."""
-    from wrapper.config.rules import check_config  # it needs the classes above: import at call time
-
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config: {error}", file=file) from None
-    try:
-        document, node, duplicates = compose_yaml(text, file)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = f"invalid YAML: {getattr(error, 'problem', None) or error}"
-        raise ConfigError([Problem(file=file, path="", reason=reason, line=line)]) from None
-    except RecursionError:
-        raise ConfigError([Problem(file=file, path="", reason="invalid YAML: nested too deeply")]) from None
-    except ValueError as error:  # PyYAML's own constructors, e.g. an integer longer than Python allows
-        raise ConfigError([Problem(file=file, path="", reason=f"invalid YAML: {error}")]) from None
-    if not isinstance(document, dict):
-        raise ConfigError([Problem(file=file, path="", reason="the config must be a YAML mapping", line=1)])
-    problems = list(duplicates)
-    try:
-        config = WrapperConfig.model_validate(document)
-    except ValidationError as error:
-        problems += problems_from_validation(error, node, file)
-        raise ConfigError(sorted(problems, key=lambda p: p.line or 0)) from None
-    problems += check_config(config, node, file)
-    if problems:
-        raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
-    return config
-
-
-def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
-    """Read, parse and validate a config file, with `{config_dir}` expanded; raise ConfigError listing every problem."""
-    return expand_config_dir(parse_config(path), path)

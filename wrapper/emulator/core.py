@@ -17,7 +17,7 @@ import time
 from typing import IO, Any, Self
 
 from wrapper.emulator.faults import Endpoint, Faults
-from wrapper.emulator.httpd import EmulatorHTTPServer, Shared
+from wrapper.emulator.listener import EmulatorHTTPServer, Shared
 from wrapper.emulator.results import InvokeResult, invoke_result
 from wrapper.emulator.runtimes import ExternalRuntimes, RuntimeSlot, runtime_env
 from wrapper.emulator.state import EmulatorStats, Invocations, Stats
@@ -168,7 +168,8 @@ class Emulator:
 
     def _serve(self, server: EmulatorHTTPServer) -> None:
         self._servers.append(server)
-        self._spawn_thread(lambda: server.serve_forever(poll_interval=SHUTDOWN_POLL_S), f"emulator-http-{server.address}")
+        name = f"emulator-http-{server.address}"
+        self._spawn_thread(lambda: server.serve_forever(poll_interval=SHUTDOWN_POLL_S), name)
 
     def _spawn_thread(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -10,6 +10,7 @@ How the tree is found and killed: wrapper/emulator/tree.py.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import signal
@@ -62,7 +63,7 @@ def runtime_env(*, api_address: str, function_name: str, memory_mb: int, timeout
                 handler: str | None, max_concurrency: int | None, extra: dict[str, str],
                 parent: dict[str, str]) -> dict[str, str]:
     """The environment Lambda gives a runtime (runtime-and-peers.md §1.4), then `extra` on top."""
-    env = {name: parent[name] for name in ("PATH", "LD_LIBRARY_PATH") if name in parent}
+    env: dict[str, str] = {name: parent[name] for name in ("PATH", "LD_LIBRARY_PATH") if name in parent}
     env["LANG"] = parent.get("LANG", "en_US.UTF-8")
     today = datetime.datetime.now(datetime.UTC).strftime("%Y/%m/%d")
     env.update({
@@ -197,7 +198,7 @@ class RuntimeSlot:
                 self._process = process if isinstance(process, subprocess.Popen) else None
             if isinstance(process, str):
                 logger.error("runtime %d could not start: %s", self.index, process)
-                self._invocations.fail_oldest_queued(lambda rid, why=process: entrypoint_outcome(rid, why))
+                self._invocations.fail_oldest_queued(functools.partial(entrypoint_outcome, reason=process))
                 ready, reason = False, None
             else:
                 ready, reason = self._watch(process, holder)
@@ -271,3 +272,4 @@ def _exited(process: subprocess.Popen[bytes]) -> bool:
         return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+

@@ -10,15 +10,15 @@ Each source is one module behind the `Adapter` protocol (`infer`, `parse`, `resp
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
-if TYPE_CHECKING:
-    from typing import Any
-
+from wrapper import TYPE_CHECKING
 from wrapper.events import alb, apigw_v1, apigw_v2
 from wrapper.events.auth import check_bearer
 from wrapper.events.base import Adapter, is_textual
 from wrapper.events.failure import error_http_response, error_kind, error_status
 from wrapper.types import EventSource, HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "build_http_event_response",

@@ -8,9 +8,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import urllib.parse
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-if TYPE_CHECKING:  # the runtime also reads compiled configs, which never import pydantic
+from wrapper import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from wrapper.config.schema import DestinationConfig
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 import math
 import re
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.mapping.destination import check_destination
+from wrapper import TYPE_CHECKING
 from wrapper.errors import InvalidEventError
 
 if TYPE_CHECKING:
     from typing import Any
-  # the runtime also reads compiled configs, which never import pydantic
+
     from wrapper.config.schema import InputConfig
+
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
 _NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -159,6 +159,8 @@ def _check_string(value: str, spec: InputConfig) -> None:
     if spec.pattern is not None and re.fullmatch(spec.pattern, value) is None:
         raise _Rejected(f"{shown(value)} does not match pattern {spec.pattern!r}")
     if spec.destination is not None:
+        from wrapper.mapping.destination import check_destination  # ipaddress: only configs that check destinations
+
         reason = check_destination(value, spec.destination)
         if reason is not None:
             raise _Rejected(f"{shown(value)} {reason}")

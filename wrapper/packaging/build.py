@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wrapper.config.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
-from wrapper.config.schema import parse_config
+from wrapper.config.loader import parse_config
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
 from wrapper.packaging.checks import (
@@ -34,9 +34,9 @@ from wrapper.packaging.checks import (
 from wrapper.packaging.image import write_image_context
 from wrapper.packaging.sam import (
     FunctionSpec,
-    describe_commands,
     function_name,
     function_timeout_s,
+    next_commands,
     render_deploy_script,
     render_template,
 )
@@ -90,7 +90,8 @@ def package(
         if not precompile(vendor / "wrapper", target):
             say(
                 f"Note: no .pyc files (this is Python {sys.version_info.major}.{sys.version_info.minor}, the target "
-                f"{target.python_version}); cold starts compile imports. Package with Python {target.python_version} to avoid that."
+                f"{target.python_version}); cold starts compile imports. "
+                f"Package with Python {target.python_version} to avoid that."
             )
         bootstrap = function / BOOTSTRAP
         bootstrap.write_text(render_bootstrap(config_path.name), encoding="utf-8")
@@ -204,14 +205,16 @@ def _summary(out_dir: Path, spec: FunctionSpec, *, zipped: int, unzipped: int, v
     t: Target = spec.target
     return f"""\
 Wrote {out_dir}/
-  function.zip    {format_size(zipped)} zipped, {format_size(unzipped)} unzipped ({t.runtime}, {t.arch}, handler {spec.handler})
+  function.zip    {format_size(zipped)} zipped, {format_size(unzipped)} unzipped ({t.runtime}, {t.arch}, handler \
+{spec.handler})
   template.yaml   SAM, zip route: cd {out_dir} && sam deploy --guided
   deploy.sh       the same with the aws CLI: ./deploy.sh create | update | invoke [EVENT] | logs | delete
-  image/          docker buildx build --platform {t.docker_platform} --provenance=false --sbom=false -t {spec.name.lower()}:latest {out_dir}/image
+  image/          docker buildx build --platform {t.docker_platform} --provenance=false --sbom=false \
+-t {spec.name.lower()}:latest {out_dir}/image
                   (SAM, image route: cd {out_dir}/image && sam build && sam deploy --guided --resolve-image-repos)
 
-The aws CLI commands of deploy.sh:
-{describe_commands(spec, via_s3=via_s3)}"""
+Next, with the aws CLI v2 (a region and credentials set up: `aws configure`, or AWS_REGION and AWS_PROFILE):
+{next_commands(spec, str(out_dir), via_s3=via_s3)}"""
 
 
 def _to_stderr(message: str) -> None:

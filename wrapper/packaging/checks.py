@@ -44,7 +44,8 @@ def collect_files(
     ).parent  # not resolve(): relative paths work as resolve_executable reads them
     if not _SAFE_NAME.fullmatch(config_path.name):
         raise PackageError(
-            f"Config file name {config_path.name!r} is not usable as Lambda's Handler: use letters, digits, '.', '_' and '-'"
+            f"Config file name {config_path.name!r} is not usable as Lambda's Handler: "
+            "use letters, digits, '.', '_' and '-'"
         )
     files = {config_path.name: ShipFile(config_path.resolve(), config_path.name, 0o644, "config")}
     notes: list[str] = []
@@ -59,7 +60,8 @@ def collect_files(
             )
         else:
             notes.append(
-                f"Program {program!r} is looked up in PATH on Lambda (/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin): "
+                f"Program {program!r} is looked up in PATH on Lambda "
+                "(/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin): "
                 "not shipped; for the zip put it in a layer's bin/, for the image add it to image/Dockerfile"
             )
     else:
@@ -91,7 +93,8 @@ def collect_files(
         source = root / rel
         if not source.exists():
             raise PackageError(
-                f"--include {os.fspath(item)!r} not found: {source} does not exist (paths are relative to the config's directory)"
+                f"--include {os.fspath(item)!r} not found: {source} does not exist "
+                "(paths are relative to the config's directory)"
             )
         for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
             if path.is_file() and "__pycache__" not in path.parts:
@@ -138,8 +141,8 @@ def elf_machine(path: Path) -> int | None:
         header = f.read(20)
     if len(header) < 20 or header[:4] != b"\x7fELF":
         return None
-    byteorder = "big" if header[5] == 2 else "little"  # EI_DATA: 1 little-endian, 2 big-endian
-    return int.from_bytes(header[18:20], byteorder)
+    # EI_DATA: 1 little-endian, 2 big-endian
+    return int.from_bytes(header[18:20], "big" if header[5] == 2 else "little")
 
 
 def format_size(size: int) -> str:

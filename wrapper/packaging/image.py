@@ -116,8 +116,8 @@ def build_wheel(out_dir: Path) -> Path:
     entries.append((f"{dist_info}/RECORD", record.encode(), 0o644))
     wheel = out_dir / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path, data, mode in entries:
-            info = zipfile.ZipInfo(path, date_time=FIXED_TIME)
+        for name_in_wheel, data, mode in entries:
+            info = zipfile.ZipInfo(name_in_wheel, date_time=FIXED_TIME)
             info.create_system = UNIX_SYSTEM
             info.external_attr = (stat.S_IFREG | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED

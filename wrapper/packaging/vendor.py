@@ -121,7 +121,8 @@ def _pip_install(target_dir: Path, target: Target, echo: Callable[[str], None]) 
     if proc.returncode != 0:
         details = "\n".join(tail)
         raise PackageError(
-            f"pip could not install {' '.join(DEPENDENCIES)} for {target.pip_platform} / CPython {target.python_version} (exit status {proc.returncode}):\n{details}"
+            f"pip could not install {' '.join(DEPENDENCIES)} for {target.pip_platform} / "
+            f"CPython {target.python_version} (exit status {proc.returncode}):\n{details}"
         )
     # console scripts carry this machine's interpreter path in their #! line: useless on Lambda
     shutil.rmtree(target_dir / "bin", ignore_errors=True)

@@ -29,8 +29,8 @@ wrapper/programs/groups.py and the orphan sweep in wrapper/programs/reaper.py):
    caller reaped it already). The leader and the members that are our children are reaped, then up to gone_s
    passes for the rest of the group to be gone, so a restart finds the port free. Then unprotect() it.
 
-When run_process returns, even after a callback raised, every fd opened for the run is closed, the child is reaped and every
-other group member has been sent SIGKILL; those that held the pipes have exited. Without the subreaper, an
+When run_process returns, even after a callback raised, every fd opened for the run is closed, the child is reaped
+and every other group member has been sent SIGKILL; those that held the pipes have exited. Without the subreaper, an
 orphan reparented to init may still be finishing its exit, or wait as a zombie until init reaps it, and a
 process that left the group with setsid() is not reached at all.
 
@@ -108,6 +108,7 @@ def run_process(
     sel = _Selector()
     pidfd = _open_pidfd(pgid)
     try:
+        assert proc.stdout is not None and proc.stderr is not None  # both are pipes
         out_fd = proc.stdout.fileno()
         err_fd = proc.stderr.fileno()
         # non-blocking, so a partial write or a spurious wake-up can never stall the one thread doing all I/O
@@ -119,6 +120,7 @@ def run_process(
             sel.register(pidfd, selectors.EVENT_READ)
         pending = memoryview(stdin) if stdin is not None else None
         if pending is not None:
+            assert proc.stdin is not None  # a pipe whenever there is stdin to write
             in_fd = proc.stdin.fileno()
             os.set_blocking(in_fd, False)
             pending = _write_some(in_fd, pending)  # small inputs fit the pipe: no wait needed
@@ -174,7 +176,7 @@ def run_process(
                         _keep_tail(stderr_tail, data, stderr_tail_bytes)
                         if on_stderr_line is not None:
                             _split_lines(stderr_line, data, on_stderr_line)
-                else:
+                elif pending is not None and proc.stdin is not None:  # stdin's fd: only registered while pending
                     pending = _write_some(fd, pending)
                     if pending is None:
                         sel.unregister(fd)
@@ -190,7 +192,7 @@ def run_process(
                 drain_until = time.monotonic() + DRAIN_S
                 if pidfd is not None:
                     sel.unregister(pidfd)
-                if pending is not None:
+                if pending is not None and proc.stdin is not None:
                     sel.unregister(proc.stdin.fileno())  # nobody is left to read it
                     pending = None
         if on_stderr_line is not None and stderr_line:

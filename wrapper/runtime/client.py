@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
-from wrapper.runtime import http11 as wire
 from wrapper import protocol
 from wrapper.errors import RuntimeAPIError
+from wrapper.runtime import http11 as wire
 from wrapper.types import Invocation
 
 logger = logging.getLogger(__name__)

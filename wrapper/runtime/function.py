@@ -12,17 +12,17 @@ import os
 import shutil
 import tempfile
 import time
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
+from wrapper import TYPE_CHECKING
 from wrapper.config.compiled import expand_config_dir, load_compiled
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
 from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
+from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request, context_env
 from wrapper.mapping.inputs import extract_inputs
-from wrapper.runtime.logs import log_program_line
-from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
-from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
-from wrapper.mapping.response import build_response, content_type_for, is_binary_output
+from wrapper.mapping.response import build_response, content_type_for, is_binary_output, status_in
 from wrapper.programs.executable import resolve_executable
+from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
+from wrapper.runtime.logs import log_program_line
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from wrapper.config.schema import WrapperConfig
     from wrapper.metrics.emf import Observation
+    from wrapper.programs.server_mode import ServerProcess
+
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class FunctionHandler:
         self.config_dir = config_dir
         self.executable = executable
         self.base_env = base_env
-        self.server = None
+        self.server: ServerProcess | None = None  # server mode's program, once started
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
@@ -67,7 +69,8 @@ class FunctionHandler:
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
         if config.auth.bearer_token_env and handler.expected_token is None:
-            raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set", file=str(config_path))
+            message = f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set"
+            raise ConfigError(message, file=str(config_path))
         if config.mode == "server":
             handler._start_server()
         else:
@@ -96,7 +99,7 @@ class FunctionHandler:
         return answer
 
     def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str]:
-        event, request = self._decode(invocation)
+        event, request = self.decode(invocation)
         if seen is not None:
             seen.http = request is not None
         if request is None:
@@ -114,46 +117,18 @@ class FunctionHandler:
                 seen.error_type = exc.error_type
             response = error_http_response(exc, self.status_codes)
         if self.config.http.headers:
-            response = HttpResponse(response.status_code, {**response.headers, **self.config.http.headers}, response.body)
+            headers = {**response.headers, **self.config.http.headers}
+            response = HttpResponse(response.status_code, headers, response.body)
         shaped = build_http_event_response(request, response, binary=binary)
         return json.dumps(shaped).encode(), "application/json"
 
     def describe(self, invocation: Invocation) -> dict[str, Any]:
         """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
-        event, request = self._decode(invocation)
-        values = extract_inputs(request.view(event) if request else event, self.config.inputs)
-        described = self._describe_run(invocation, values, request)
-        if self.config.metrics is not None:
-            from wrapper.metrics.describe import describe_metrics
+        from wrapper.runtime.describe import describe_invocation  # `wrapper check`'s, never the runtime's
 
-            http = request is not None
-            described["metrics"] = describe_metrics(self.config.metrics, values, http=http, secret=self.expected_token)
-        return described
+        return describe_invocation(self, invocation)
 
-    def _describe_run(
-        self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None
-    ) -> dict[str, Any]:
-        if self.config.mode == "server":
-            method, target, headers, body = build_server_request(
-                self.config, values, event_body=invocation.body, http_request=request
-            )
-            port = self.config.server.port
-            return {"request": {"method": method, "url": f"http://127.0.0.1:{port}{target}", "headers": headers,
-                                "body": _printable(body)}}
-        scratch = os.path.join(self.config.scratch.dir, "wrapper-XXXXXXXX")
-        command = build_command(
-            self.config, values, event_body=invocation.body, scratch_dir=scratch,
-            context_env=context_env(invocation), base_env=self.base_env,
-        )
-        return {
-            "argv": [self.executable, *command.argv[1:]],
-            "stdin": _printable(command.stdin),
-            "env": command.env,
-            "files": {path: _printable(content) for path, content in command.files.items()},
-            "cwd": scratch,
-        }
-
-    def _decode(self, invocation: Invocation) -> tuple[Any, HttpRequest | None]:
+    def decode(self, invocation: Invocation) -> tuple[Any, HttpRequest | None]:
         body = invocation.body
         # Skip parsing a large payload nobody reads: no inputs and not an HTTP event.
         if not self.config.inputs and HTTP_EVENT_MARKER not in body:
@@ -215,11 +190,12 @@ class FunctionHandler:
     def _forward(
         self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None, seen: Observation | None
     ) -> HttpResponse:
-        server_config = self.config.server
+        server_config, server = self.config.server, self.server
+        assert server_config is not None and server is not None  # only server mode forwards
         method, target, headers, body = build_server_request(
             self.config, values, event_body=invocation.body, http_request=request
         )
-        self.server.ensure_running()  # may restart the program: only then is the time left known
+        server.ensure_running()  # may restart the program: only then is the time left known
         timeout_s = self._time_left_s(invocation)
         if server_config.request.timeout_header:
             # the caller's own scrape timeout (e.g. Prometheus's) wins when it is shorter
@@ -228,11 +204,11 @@ class FunctionHandler:
             caller_s = min((_float(headers.pop(k)) or timeout_s for k in forwarded), default=timeout_s)
             headers[name] = f"{min(timeout_s, caller_s):.3f}"
         started = time.monotonic()
-        upstream = self.server.request(method, target, headers=headers, body=body, timeout_s=timeout_s)
+        upstream = server.request(method, target, headers=headers, body=body, timeout_s=timeout_s)
         if seen is not None:
             seen.output = upstream.body
         content_type = self.content_type or upstream.headers.get("content-type") or DEFAULT_CONTENT_TYPE
-        if not _status_in(upstream.status_code, server_config.success_status):
+        if not status_in(upstream.status_code, server_config.success_status):
             if request is not None and server_config.pass_status:
                 return HttpResponse(upstream.status_code, {"content-type": content_type}, upstream.body)
             tail = upstream.body[-self.config.stderr_tail_bytes :].decode("utf-8", "replace").strip()
@@ -261,8 +237,9 @@ class FunctionHandler:
         from wrapper.programs.server_mode import ServerProcess
 
         server_config = self.config.server
+        assert server_config is not None  # mode: server requires the section
         argv, env = build_server_argv_env(self.config, base_env=self.base_env)
-        self.server = ServerProcess(
+        server = self.server = ServerProcess(
             [self.executable, *argv[1:]],
             env,
             port=server_config.port,
@@ -275,7 +252,7 @@ class FunctionHandler:
             on_output_line=log_program_line,
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
         )
-        self.server.start()
+        server.start()
 
 
 def read_config(config_path: str | os.PathLike[str]) -> Any:
@@ -288,21 +265,9 @@ def read_config(config_path: str | os.PathLike[str]) -> Any:
     compiled = load_compiled(config_path, source)
     if compiled is not None:
         return expand_config_dir(compiled, config_path)
-    from wrapper.config.schema import load_config  # pydantic and YAML: about 150 ms of imports
+    from wrapper.config.loader import load_config  # pydantic and YAML: about 150 ms of imports
 
     return load_config(config_path)
-
-
-def context_env(invocation: Invocation) -> dict[str, str]:
-    """The invocation context a program sees in its environment."""
-    env = {
-        "AWS_LAMBDA_REQUEST_ID": invocation.request_id,
-        "AWS_LAMBDA_DEADLINE_MS": str(invocation.deadline_ms),
-        "AWS_LAMBDA_FUNCTION_ARN": invocation.function_arn,
-    }
-    if invocation.trace_id:
-        env["_X_AMZN_TRACE_ID"] = invocation.trace_id
-    return env
 
 
 def _remove_scratch(path: str) -> None:
@@ -319,28 +284,9 @@ def _float(raw: str | None) -> float | None:
         return None
 
 
-def _printable(data: bytes | None) -> str | dict[str, str] | None:
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        import base64
-
-        return {"base64": base64.b64encode(data).decode()}
-
-
-def _status_in(status: int, ranges: str) -> bool:
-    for part in ranges.split(","):
-        low, _, high = part.strip().partition("-")
-        if int(low) <= status <= int(high or low):
-            return True
-    return False
-
-
 def _private_opener(path: str, flags: int) -> int:
     # 0600 and O_EXCL: the payload is the caller's data, and the scratch dir is fresh
     return os.open(path, flags | os.O_EXCL, 0o600)
 
 
-__all__ = ["FunctionHandler", "context_env", "read_config"]
+__all__ = ["FunctionHandler", "read_config"]

@@ -76,6 +76,7 @@ class Connection:
             self.close()  # the server closed it while we were idle (or frozen): nothing was sent yet
         if self._sock is None:
             self._connect()
+        assert self._reader is not None  # _connect() made it
         try:
             self._send_or_early_answer(head, body)
             response, keep_alive = _read_response(self._reader, has_body=method != "HEAD")
@@ -219,7 +220,7 @@ def _exactly(reader: io.BufferedReader, size: int) -> bytes:
 
 
 def _chunked(reader: io.BufferedReader) -> tuple[bytes, dict[str, str]]:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         line = _line(reader, [MAX_HEADER_BYTES], "chunk size")
         digits = line.split(b";", 1)[0].strip()  # chunk extensions are ignored

@@ -11,7 +11,9 @@ import json
 import logging
 import sys
 import time
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import IO, Literal
 

@@ -11,16 +11,17 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+from wrapper.errors import InitError, InvocationError, RuntimeAPIError
+from wrapper.runtime.client import RuntimeClient
+from wrapper.runtime.logs import request_id_var
+from wrapper.types import Invocation
+
 if TYPE_CHECKING:
     from typing import Protocol
 else:
     Protocol = object  # at run time the interface is documentation
-
-from wrapper.runtime.client import RuntimeClient
-from wrapper.errors import InitError, InvocationError, RuntimeAPIError
-from wrapper.runtime.logs import request_id_var
-from wrapper.types import Invocation
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Runtime:
 
     def handle(self, client: RuntimeClient, invocation: Invocation) -> None:
         """Run one invocation and post exactly one result for it."""
-        # The trace id reaches the program through its own environment (handler.context_env). Not through ours:
+        # The trace id reaches the program through its own environment (mapping.command.context_env). Not through ours:
         # glibc's setenv never frees a replaced value (a leak per invocation), and concurrent loops share it.
         token = request_id_var.set(invocation.request_id)
         try:
