@@ -27,6 +27,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(params=["compiled", "yaml"])
+def config_source(request: pytest.FixtureRequest) -> str:
+    """Each source `wrapper run` reads a config from (harness.SOURCES): end-to-end tests run over both."""
+    return str(request.param)
+
+
 @pytest.fixture
 def program():
     """Return the argv prefix that runs tests/programs/NAME.py with this interpreter."""

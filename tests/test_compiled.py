@@ -1,4 +1,4 @@
-"""Compiled configs: the same behaviour as the YAML they came from, no pydantic at cold start, never stale."""
+"""Compiled configs: the same value as the YAML they came from, no pydantic at cold start, never stale."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 from test_configs import CONFIGS, sample_events
 from wrapper.cli.check import describe_event, write_compiled
-from wrapper.config.compiled import Node, compiled_path, load_compiled
+from wrapper.config.compiled import compiled_path, load_compiled
 from wrapper.config.loader import load_config
+from wrapper.config.values import Config
 from wrapper.runtime.function import read_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +33,11 @@ def test_compiled_config_reads_and_maps_exactly_like_its_yaml(source, tmp_path):
     path = copy_config(source, tmp_path)
     from_yaml = load_config(path)
     write_compiled(path)
+    assert load_compiled(path, path.read_bytes()) is not None  # so read_config takes the compiled path
     compiled = read_config(path)
-    assert isinstance(compiled, Node)
-    assert type(compiled).__name__ == type(from_yaml).__name__
-    assert compiled.model_dump() == from_yaml.model_dump()
+    assert type(compiled) is type(from_yaml) is Config  # one type, whatever the source
+    assert compiled == from_yaml
+    assert compiled.as_dict() == from_yaml.as_dict()
     for event in sample_events(source):
         body = json.dumps(event).encode()
         described = [describe_event(c, path, body, base_env=BASE_ENV) for c in (compiled, from_yaml)]
@@ -65,9 +67,8 @@ def test_a_compiled_file_older_than_its_yaml_is_ignored(tmp_path):
     path = copy_config(ROOT / "configs" / "echo.yaml", tmp_path)
     write_compiled(path)
     path.write_text(path.read_text().replace("timeout_s: 10", "timeout_s: 7"))
-    config = read_config(path)
-    assert not isinstance(config, Node)  # validated from YAML again
-    assert config.timeout_s == 7
+    assert load_compiled(path, path.read_bytes()) is None
+    assert read_config(path).timeout_s == 7  # validated from YAML again
 
 
 @pytest.mark.parametrize("field, value", [("wrapper", "0.0.0-other"), ("format", 99), ("source_sha256", "0" * 64)])
@@ -82,7 +83,21 @@ def test_a_compiled_file_from_another_version_or_source_is_ignored(tmp_path, fie
 def test_a_broken_compiled_file_is_ignored(tmp_path):
     path = copy_config(ROOT / "configs" / "echo.yaml", tmp_path)
     compiled_path(path).write_text("{not json")
-    assert not isinstance(read_config(path), Node)
+    assert load_compiled(path, path.read_bytes()) is None
+    assert read_config(path) == load_config(path)
+
+
+@pytest.mark.parametrize("change", ["kind", "field"])
+def test_a_compiled_file_whose_classes_changed_is_ignored(tmp_path, change):
+    path = copy_config(ROOT / "configs" / "echo.yaml", tmp_path)
+    document = json.loads(write_compiled(path).read_text())
+    if change == "kind":
+        document["config"]["f"]["output"]["@"] = "NoSuchClass"
+    else:
+        document["config"]["f"]["output"]["f"]["no_such_field"] = 1
+    compiled_path(path).write_text(json.dumps(document))
+    assert load_compiled(path, path.read_bytes()) is None
+    assert read_config(path) == load_config(path)
 
 
 def test_config_dir_placeholder_expands_where_the_config_is_read_not_where_it_was_compiled(tmp_path):
@@ -91,12 +106,12 @@ def test_config_dir_placeholder_expands_where_the_config_is_read_not_where_it_wa
     (first / "wrapper.yaml").write_text("command: [cat, '{config_dir}/data.txt']\n")
     write_compiled(first / "wrapper.yaml")
     shutil.copytree(first, second)
+    assert load_compiled(second / "wrapper.yaml", (second / "wrapper.yaml").read_bytes()) is not None
     config = read_config(second / "wrapper.yaml")
-    assert isinstance(config, Node)
     assert config.command == ["cat", f"{second}/data.txt"]
 
 
-def test_compiled_nodes_are_read_only(tmp_path):
+def test_compiled_configs_are_read_only(tmp_path):
     path = copy_config(ROOT / "configs" / "echo.yaml", tmp_path)
     write_compiled(path)
     config = read_config(path)

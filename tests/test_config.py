@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from wrapper.config.loader import load_config
+from wrapper.config import values
+from wrapper.config.loader import load_config, parse_config
+from wrapper.config.reference import _models
 from wrapper.config.schema import (
-    FlagArgConfig,
-    StdinConfig,
-    ValueArgConfig,
     WrapperConfig,
 )
+from wrapper.config.values import FlagArg, Stdin, ValueArg
 from wrapper.errors import ConfigError, Problem
 from wrapper.programs.executable import resolve_executable
 
@@ -64,12 +64,14 @@ def test_full_exec_config_parses_every_form(tmp_path):
         files: {doc: {value: doc, filename: doc.json}}
         exit_codes: {1: {success: true}, 2: {error_type: Function.BadPattern, status_code: 400}}
     """))
-    assert isinstance(config.args[1], ValueArgConfig)
-    assert isinstance(config.args[2], FlagArgConfig) and config.args[2].style == "equals"
-    assert isinstance(config.stdin, StdinConfig) and config.stdin.as_ == "json"
+    assert isinstance(config.args[1], ValueArg)
+    assert isinstance(config.args[2], FlagArg) and config.args[2].style == "equals"
+    assert isinstance(config.stdin, Stdin) and config.stdin.as_ == "json"
     assert config.env["PORT"] == "8080"  # a YAML number stands for the literal word
     assert config.inputs["target"].from_ == "query.target || target"
-    assert config.inputs["target"].is_required and not config.inputs["verbose"].is_required
+    # required resolved at load: true without a default, false with one or when said so
+    assert config.inputs["target"].required and not config.inputs["verbose"].required
+    assert not config.inputs["doc"].required
     assert config.exit_codes[1].success
 
 
@@ -88,9 +90,12 @@ def test_server_config_parses(tmp_path):
 
 
 def test_config_is_frozen(tmp_path):
-    config = load_config(write(tmp_path, "command: [cat]\n"))
-    with pytest.raises(ValidationError, match="frozen"):
+    path = write(tmp_path, "command: [cat]\n")
+    config = load_config(path)
+    with pytest.raises(AttributeError, match="read-only"):
         config.timeout_s = 5  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        parse_config(path).timeout_s = 5  # type: ignore[misc]
 
 
 def test_malformed_config_reports_file_line_and_path(tmp_path):
@@ -282,3 +287,28 @@ def test_resolve_failures_name_file_and_command0(tmp_path, command, reason):
     assert problem.file == str(tmp_path / "wrapper.yaml")
     assert problem.path == "command[0]"
     assert reason in problem.reason
+
+
+# one config type: every schema class has its value class, with the same fields
+
+
+def test_every_schema_class_has_a_value_class_with_the_same_fields():
+    for model in _models(WrapperConfig):
+        value_class = values.KINDS[values.value_class_name(model.__name__)]
+        assert set(value_class.FIELDS) == set(model.model_fields), (
+            f"{model.__name__} and values.{value_class.__name__} must have the same fields"
+        )
+
+
+def test_a_value_class_missing_a_field_refuses_to_convert():
+    class Partial(values.Value):  # what forgetting the value half of a new key looks like
+        dir: str
+
+    model = WrapperConfig.model_validate({"command": ["cat"]}).scratch
+    try:
+        values.KINDS["Scratch"] = Partial
+        with pytest.raises(TypeError, match="different fields"):
+            values.from_schema(model)
+    finally:
+        values.KINDS["Scratch"] = values.Scratch
+        values.KINDS.pop("Partial", None)

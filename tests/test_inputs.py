@@ -11,12 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wrapper.config.schema import InputConfig
+from wrapper.config.values import Input, from_schema
 from wrapper.errors import InvalidEventError
 from wrapper.mapping.inputs import extract_inputs
 
 
-def spec(**fields: Any) -> InputConfig:
-    return InputConfig.model_validate(fields)
+def spec(**fields: Any) -> Input:
+    return from_schema(InputConfig.model_validate(fields))
 
 
 @pytest.mark.parametrize(

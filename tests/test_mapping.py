@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wrapper.config.schema import WrapperConfig
+from wrapper.config.values import Config, from_schema
 from wrapper.errors import InvalidEventError
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
 from wrapper.mapping.inputs import extract_inputs
@@ -31,8 +32,8 @@ BASE_ENV = {
 CONTEXT_ENV = {"AWS_LAMBDA_REQUEST_ID": "req-1", "AWS_LAMBDA_DEADLINE_MS": "123"}
 
 
-def config_of(text: str) -> WrapperConfig:
-    return WrapperConfig.model_validate(yaml.safe_load(text))
+def config_of(text: str) -> Config:
+    return from_schema(WrapperConfig.model_validate(yaml.safe_load(text)))
 
 
 def run(text: str, event: Any, *, body: bytes = b"{}"):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from wrapper.config.schema import WrapperConfig
+from wrapper.config.values import Config, from_schema
 from wrapper.errors import ProgramError, ProgramTimeoutError
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.types import ProcessResult
@@ -20,8 +21,8 @@ def result(stdout: bytes = b"", *, exit_code: int | None = 0, signal_number: int
                          stdout_truncated=truncated, stderr_tail=stderr, duration_s=1.25)
 
 
-def config(**fields: Any) -> WrapperConfig:
-    return WrapperConfig.model_validate({"command": ["prog"], **fields})
+def config(**fields: Any) -> Config:
+    return from_schema(WrapperConfig.model_validate({"command": ["prog"], **fields}))
 
 
 FORMAT_CASES = [

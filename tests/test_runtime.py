@@ -53,7 +53,7 @@ def context_config(tmp_path: Path, extra: str = "") -> Path:
 
 
 def start(config: Path, *, env: dict[str, str] | None = None, timeout_s: float = 10.0, log=None, **kwargs) -> Emulator:
-    return local_lambda(config, env=env, timeout_s=timeout_s, log=log, **kwargs)
+    return local_lambda(config, env=env, timeout_s=timeout_s, log=log, **kwargs)  # compiled unless told otherwise
 
 
 def runtime_pids() -> list[int]:
@@ -80,20 +80,20 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def test_echo_returns_the_event_byte_for_byte(tmp_path):
+def test_echo_returns_the_event_byte_for_byte(tmp_path, config_source):
     config = write_config(tmp_path, "command: [cat]\nstdin: event\n")
-    with start(config) as emulator:
+    with start(config, source=config_source) as emulator:
         result = emulator.invoke(b'{"hello": "world!"}')
     assert result.function_error is None
     assert result.body == b'{"hello": "world!"}'
 
 
-def test_non_zero_exit_is_a_structured_function_error_and_the_next_invocation_works(tmp_path):
+def test_non_zero_exit_is_a_structured_function_error_and_the_next_invocation_works(tmp_path, config_source):
     (tmp_path / "fail.py").write_text(
         "import sys\nprint('bad input', file=sys.stderr)\nsys.exit(int(sys.stdin.read() or 0))\n"
     )
     config = write_config(tmp_path, f"command: [{PYTHON}, '{{config_dir}}/fail.py']\nstdin: event\n")
-    with start(config) as emulator:
+    with start(config, source=config_source) as emulator:
         failed = emulator.invoke(b"3")
         worked = emulator.invoke(b"0")
     error = json.loads(failed.body)
@@ -105,7 +105,7 @@ def test_non_zero_exit_is_a_structured_function_error_and_the_next_invocation_wo
 
 def test_bad_config_is_an_init_error_naming_file_and_field(tmp_path):
     config = write_config(tmp_path, "command: [cat]\nstdin: event\noutput: {format: xml}\n")
-    with start(config) as emulator:
+    with start(config, source="yaml") as emulator:  # an invalid config has no compiled form
         result = emulator.invoke(b"{}")
     error = json.loads(result.body)
     assert result.function_error
@@ -113,18 +113,18 @@ def test_bad_config_is_an_init_error_naming_file_and_field(tmp_path):
     assert "wrapper.yaml" in error["errorMessage"] and "output.format" in error["errorMessage"]
 
 
-def test_missing_program_is_an_init_error(tmp_path):
+def test_missing_program_is_an_init_error(tmp_path, config_source):
     config = write_config(tmp_path, "command: [no-such-program-anywhere]\n")
-    with start(config) as emulator:
+    with start(config, source=config_source) as emulator:
         error = json.loads(emulator.invoke(b"{}").body)
     assert error["errorType"] == "Runtime.ConfigError"
     assert "no-such-program-anywhere" in error["errorMessage"]
 
 
-def test_program_sees_a_clean_environment_with_the_invocation_context(tmp_path):
+def test_program_sees_a_clean_environment_with_the_invocation_context(tmp_path, config_source):
     config = context_config(tmp_path)
     secrets = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_SESSION_TOKEN": "tok"}
-    with start(config, env={**secrets, "UNRELATED_VARIABLE": "x"}) as emulator:
+    with start(config, source=config_source, env={**secrets, "UNRELATED_VARIABLE": "x"}) as emulator:
         result = emulator.invoke(b'"hi"')
     seen = json.loads(result.body)
     env = seen["env"]
@@ -135,17 +135,19 @@ def test_program_sees_a_clean_environment_with_the_invocation_context(tmp_path):
     assert not Path(seen["cwd"]).exists()  # the scratch dir is gone after the invocation
 
 
-def test_credentials_reach_the_program_only_when_the_config_asks(tmp_path):
+def test_credentials_reach_the_program_only_when_the_config_asks(tmp_path, config_source):
     config = context_config(tmp_path, "aws_credentials: true")
-    with start(config, env={"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}) as emulator:
+    secrets = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3cr3t"}
+    with start(config, source=config_source, env=secrets) as emulator:
         env = json.loads(emulator.invoke(b'"hi"').body)["env"]
     assert env["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE" and env["AWS_SECRET_ACCESS_KEY"] == "s3cr3t"
 
 
-def test_json_logs_carry_level_and_request_id_and_forward_program_stderr(tmp_path):
+def test_json_logs_carry_level_and_request_id_and_forward_program_stderr(tmp_path, config_source):
     config = context_config(tmp_path)
     log_path = tmp_path / "runtime.log"
-    with open(log_path, "w") as log, start(config, env={"AWS_LAMBDA_LOG_FORMAT": "JSON"}, log=log) as emulator:
+    json_logs = {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    with open(log_path, "w") as log, start(config, source=config_source, env=json_logs, log=log) as emulator:
         seen = json.loads(emulator.invoke(b'"hi"').body)
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     program_lines = [r for r in records if r["message"] == "a line for the log"]
@@ -155,9 +157,9 @@ def test_json_logs_carry_level_and_request_id_and_forward_program_stderr(tmp_pat
     assert record["level"] == "INFO" and record["timestamp"].endswith("Z") and record["logger"]
 
 
-def test_runtime_killed_mid_invocation_is_restarted_and_the_next_invocation_works(tmp_path):
+def test_runtime_killed_mid_invocation_is_restarted_and_the_next_invocation_works(tmp_path, config_source):
     config = context_config(tmp_path)
-    with start(config) as emulator, ThreadPoolExecutor(1) as pool:
+    with start(config, source=config_source) as emulator, ThreadPoolExecutor(1) as pool:
         assert emulator.invoke(b'"warm"').function_error is None
         pending = pool.submit(emulator.invoke, b'"sleep"')
         time.sleep(0.2)  # let the invocation reach the program

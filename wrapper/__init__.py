@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Config": "wrapper.config.values",
     "ConfigError": "wrapper.errors",
     "Emulator": "wrapper.emulator",
     "FunctionHandler": "wrapper.runtime.function",

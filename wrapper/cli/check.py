@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from wrapper.config.schema import WrapperConfig
+    from wrapper.config.values import Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,21 +34,25 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import json
     from pathlib import Path
 
-    from wrapper.config.loader import load_config
+    from wrapper.config.compiled import expand_config_dir
+    from wrapper.config.loader import parse_config
+    from wrapper.config.values import from_schema
     from wrapper.errors import ConfigError, InvocationError
 
+    path = Path(args.config)
     try:
-        config = load_config(args.config)
+        parsed = parse_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
     if args.compile:
-        print(f"wrote {write_compiled(Path(args.config))}", file=sys.stderr)
+        print(f"wrote {write_compiled(path)}", file=sys.stderr)
+    config = expand_config_dir(from_schema(parsed), path)
     if args.event is None:
-        print(normalized_config(config), end="")
+        print(normalized_config(parsed.model_copy(update={"command": config.command})), end="")
         return EXIT_OK
     try:
-        description = describe_event(config, Path(args.config), args.event.encode(), base_env=dict(environ))
+        description = describe_event(config, path, args.event.encode(), base_env=dict(environ))
     except InvocationError as exc:
         print(json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}), file=sys.stderr)
         return EXIT_FAILURE
@@ -62,7 +67,7 @@ def normalized_config(config: WrapperConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False, allow_unicode=True)
 
 
-def describe_event(config: Any, config_path: Path, event: bytes, *, base_env: dict[str, str]) -> dict[str, Any]:
+def describe_event(config: Config, config_path: Path, event: bytes, *, base_env: dict[str, str]) -> dict[str, Any]:
     """Map one event as an invocation would and return argv, stdin, env, files and cwd (or the server request)."""
     from wrapper.errors import ConfigError
     from wrapper.programs.executable import resolve_executable
@@ -87,10 +92,11 @@ def write_compiled(config_path: Path) -> Path:
     """Validate the config and write its compiled form beside it; return that file's path."""
     from wrapper.config.compiled import compiled_path, dump_compiled
     from wrapper.config.loader import parse_config
+    from wrapper.config.values import from_schema
 
     source = config_path.read_bytes()
     target = compiled_path(config_path)
     temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(dump_compiled(parse_config(config_path), source), encoding="utf-8")
+    temporary.write_text(dump_compiled(from_schema(parse_config(config_path)), source), encoding="utf-8")
     os.replace(temporary, target)  # never a half-written file beside the config
     return target

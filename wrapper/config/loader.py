@@ -1,6 +1,7 @@
 """Reading a config file: YAML with line numbers, the schema, then the checks across fields.
 
-`load_config` is what every tool uses; a config error lists every problem at once, with file, line and field path.
+`load_config` gives the runtime's typed value (wrapper.config.values), `parse_config` the validated schema object
+the tools show and package. A config error lists every problem at once, with file, line and field path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from wrapper.config.compiled import expand_config_dir
 from wrapper.config.rules import check_config
 from wrapper.config.schema import WrapperConfig
+from wrapper.config.values import Config, from_schema
 from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 from wrapper.errors import ConfigError, Problem
 
@@ -52,6 +54,6 @@ def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
     return config
 
 
-def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
-    """Read, parse and validate a config file, with `{config_dir}` expanded; raise ConfigError listing every problem."""
-    return expand_config_dir(parse_config(path), path)
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """The config as the runtime reads it, `{config_dir}` expanded; raise ConfigError listing every problem."""
+    return expand_config_dir(from_schema(parse_config(path)), path)

@@ -124,12 +124,13 @@ class InputConfig(BaseConfig):
                 raise ValueError(f"invalid regular expression: {error}") from None
         return value
 
-    @property
-    def is_required(self) -> bool:
-        """Whether a missing value is an error (explicit `required`, else: no `default` given)."""
-        if self.required is not None:
-            return self.required
-        return "default" not in self.model_fields_set
+    @model_validator(mode="before")
+    @classmethod
+    def _required_unless_defaulted(cls, data: Any) -> Any:
+        # resolved here, once, so every reader and the compiled form see a plain boolean
+        if isinstance(data, dict) and data.get("required") is None:
+            return {**data, "required": "default" not in data}
+        return data
 
 
 class _ArgBase(BaseConfig):

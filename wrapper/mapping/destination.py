@@ -12,7 +12,7 @@ import urllib.parse
 from wrapper import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wrapper.config.schema import DestinationConfig
+    from wrapper.config.values import Destination
 
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -77,7 +77,7 @@ def _networks(entries: list[str]) -> list[Network]:
     return networks
 
 
-def _denied_as(address: IPAddress, spec: DestinationConfig) -> str | None:
+def _denied_as(address: IPAddress, spec: Destination) -> str | None:
     """Why an address is denied, or None."""
     if _within(address, _networks(spec.allow)):
         return None
@@ -92,7 +92,7 @@ def _denied_as(address: IPAddress, spec: DestinationConfig) -> str | None:
     return None
 
 
-def check_destination(value: str, spec: DestinationConfig) -> str | None:
+def check_destination(value: str, spec: Destination) -> str | None:
     """Why value may not be used as a destination (a message fragment), or None when it may."""
     try:
         host = split_host(value)

@@ -12,7 +12,7 @@ from wrapper.errors import InvalidEventError
 if TYPE_CHECKING:
     from typing import Any
 
-    from wrapper.config.schema import InputConfig
+    from wrapper.config.values import Input
 
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -37,7 +37,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN_CHARS else text[: _MAX_SHOWN_CHARS - 5] + "...'"
 
 
-def extract_inputs(document: Any, inputs: dict[str, InputConfig]) -> dict[str, Any]:
+def extract_inputs(document: Any, inputs: dict[str, Input]) -> dict[str, Any]:
     """Evaluate and check every input; raise one InvalidEventError naming every failing input."""
     values: dict[str, Any] = {}
     failures: list[str] = []
@@ -51,7 +51,7 @@ def extract_inputs(document: Any, inputs: dict[str, InputConfig]) -> dict[str, A
     return values
 
 
-def _extract_one(document: Any, name: str, spec: InputConfig) -> Any:
+def _extract_one(document: Any, name: str, spec: Input) -> Any:
     import jmespath.exceptions  # loaded by _compiled; a dictionary lookup from here on
 
     try:
@@ -60,7 +60,7 @@ def _extract_one(document: Any, name: str, spec: InputConfig) -> Any:
         # runtime type errors (e.g. a function given the wrong type) are the event's fault
         raise _Rejected(f"cannot evaluate {spec.from_ or name!r}: {error}") from None
     if raw is None:
-        if spec.is_required:
+        if spec.required:
             raise _Rejected("is required")
         return spec.default
     value = _coerce(raw, spec.type, spec.items)
@@ -132,7 +132,7 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def _check_scalar(value: Any, spec: InputConfig) -> None:
+def _check_scalar(value: Any, spec: Input) -> None:
     """Checks on one string, number or boolean (the input itself, or one item of a list)."""
     if isinstance(value, str):
         _check_string(value, spec)
@@ -145,7 +145,7 @@ def _check_scalar(value: Any, spec: InputConfig) -> None:
         raise _Rejected(f"{shown(value)} is not one of {', '.join(shown(e) for e in spec.enum)}")
 
 
-def _check_string(value: str, spec: InputConfig) -> None:
+def _check_string(value: str, spec: Input) -> None:
     if "\x00" in value:
         raise _Rejected("contains a NUL byte")
     try:

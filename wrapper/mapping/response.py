@@ -22,7 +22,7 @@ from wrapper.types import ProcessResult
 if TYPE_CHECKING:
     from typing import Any
 
-    from wrapper.config.schema import WrapperConfig
+    from wrapper.config.values import Config
 
 
 _CONTENT_TYPES = {
@@ -35,13 +35,13 @@ _CONTENT_TYPES = {
 }
 
 
-def build_response(result: ProcessResult, config: WrapperConfig, *, for_http: bool = False) -> bytes:
+def build_response(result: ProcessResult, config: Config, *, for_http: bool = False) -> bytes:
     """The response payload (for_http: the HTTP body) for a finished program; raise when it failed."""
     check_result(result, config)
     return format_output(result.stdout, config.output.format, config.command[0], for_http=for_http)
 
 
-def check_result(result: ProcessResult, config: WrapperConfig) -> None:
+def check_result(result: ProcessResult, config: Config) -> None:
     """Raise ProgramError/ProgramTimeoutError when the program's outcome is a failure under the config."""
     name = config.command[0]
     tail = _stderr_tail(result.stderr_tail, config.stderr_tail_bytes)
@@ -60,7 +60,7 @@ def check_result(result: ProcessResult, config: WrapperConfig) -> None:
         )
 
 
-def _check_exit_code(exit_code: int | None, config: WrapperConfig, name: str, tail: str) -> None:
+def _check_exit_code(exit_code: int | None, config: Config, name: str, tail: str) -> None:
     code = 0 if exit_code is None else exit_code  # no status and no signal: nothing went wrong that we can tell
     entry = config.exit_codes.get(code)
     if entry is None:
@@ -122,12 +122,12 @@ def status_in(status: int, ranges: str) -> bool:
     return False
 
 
-def content_type_for(config: WrapperConfig) -> str | None:
+def content_type_for(config: Config) -> str | None:
     """The Content-Type for HTTP callers: output.content_type, else the format's default."""
     return config.output.content_type or _CONTENT_TYPES.get(config.output.format)
 
 
-def is_binary_output(config: WrapperConfig) -> bool:
+def is_binary_output(config: Config) -> bool:
     """True when HTTP callers must get the body base64-encoded whatever its bytes: format base64."""
     return config.output.format == "base64"
 

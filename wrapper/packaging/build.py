@@ -21,6 +21,7 @@ from pathlib import Path
 
 from wrapper.config.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
 from wrapper.config.loader import parse_config
+from wrapper.config.values import from_schema
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
 from wrapper.packaging.checks import (
@@ -103,7 +104,7 @@ def package(
         _copy_files(files, project)
         # validated once here, so the runtime's cold start skips pydantic and YAML (see wrapper/config/compiled.py)
         compiled = project / compiled_path(config_path.name).name
-        compiled.write_text(dump_compiled(written, config_path.read_bytes()), encoding="utf-8")
+        compiled.write_text(dump_compiled(from_schema(written), config_path.read_bytes()), encoding="utf-8")
         shutil.copytree(project, function, dirs_exist_ok=True, copy_function=_link_or_copy)
 
         build = staging / "out"

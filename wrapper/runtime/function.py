@@ -28,7 +28,7 @@ from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 if TYPE_CHECKING:
     from typing import Any
 
-    from wrapper.config.schema import WrapperConfig
+    from wrapper.config.values import Config
     from wrapper.metrics.emf import Observation
     from wrapper.programs.server_mode import ServerProcess
 
@@ -43,7 +43,7 @@ class FunctionHandler:
     """Turns invocations into runs of the configured program."""
 
     def __init__(
-        self, config: WrapperConfig, executable: str, *, base_env: dict[str, str], config_dir: str | None = None
+        self, config: Config, executable: str, *, base_env: dict[str, str], config_dir: str | None = None
     ) -> None:
         self.config = config
         self.config_dir = config_dir
@@ -53,7 +53,7 @@ class FunctionHandler:
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
-        self.status_codes = config.http.status_codes.model_dump()
+        self.status_codes = config.http.status_codes.as_dict()
         self.content_type = content_type_for(config)
         self.binary = is_binary_output(config)
         self.metrics = None
@@ -255,8 +255,11 @@ class FunctionHandler:
         server.start()
 
 
-def read_config(config_path: str | os.PathLike[str]) -> Any:
-    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML."""
+def read_config(config_path: str | os.PathLike[str]) -> Config:
+    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML.
+
+    Both give the same `wrapper.config.values.Config`.
+    """
     try:
         with open(config_path, "rb") as file:
             source = file.read()
