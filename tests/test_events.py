@@ -29,11 +29,11 @@ from wrapper.errors import (
 )
 from wrapper.events import (
     build_http_event_response,
-    check_bearer,
     detect_source,
     error_http_response,
     parse_http_event,
 )
+from wrapper.events.auth import check_bearer
 from wrapper.types import HttpRequest, HttpResponse
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from wrapper.errors import SpawnError
-from wrapper.programs import process
-from wrapper.programs.process import STDERR_LINE_BYTES, kill_process_group, run_process, stop_process_group
+from wrapper.programs.groups import kill_process_group, stop_process_group
+from wrapper.programs.process import STDERR_LINE_BYTES, ProcessRun, run_process
+from wrapper.programs.reaper import Reaper
 
 ENV = {"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}  # LC_ALL set, so Python does not add LC_CTYPE to the child
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -241,8 +242,14 @@ def test_empty_argv_raises_spawn_error():
 
 
 @pytest.mark.parametrize("name", ["cat", "sleep_forever", "spawn_grandchild"])
-def test_works_without_pidfd(program, monkeypatch, subreaper, name):
-    monkeypatch.setattr(process, "_open_pidfd", lambda pid: None)  # as on kernels before Linux 5.3
+def test_works_without_pidfd(program, subreaper, name):
+    def run(argv: list[str], *, stdin: bytes | None = None, **overrides):
+        options = dict(env=ENV, cwd=None, timeout_s=1.0, grace_s=0.2, max_output_bytes=1 << 24)
+        return ProcessRun(argv, stdin=stdin, **{**options, **overrides}, open_exit_fd=no_pidfd).wait()
+
+    def no_pidfd(pid: int) -> None:  # as on kernels before Linux 5.3
+        return None
+
     if name == "cat":
         assert run(["cat"], stdin=b"abc").stdout == b"abc"
         return
@@ -285,7 +292,7 @@ def test_kill_process_group_of_no_group_is_fine():
     assert kill_process_group(proc.pid) is False
 
 
-# the orphan sweep (item 5 of the kill-sequence contract)
+# the orphan sweep (Reaper.sweep, wrapper/programs/reaper.py)
 
 ESCAPE_SESSION = [sys.executable, str(PROGRAMS / "escape_session.py")]
 # a daemon's double fork: an intermediate forks a setsid() helper, writes its pid to us and exits; then writes
@@ -331,20 +338,18 @@ def is_live(pid: int) -> bool:
 
 @pytest.fixture
 def adopting():
-    """enable_subreaper() for one test; children this process already had are protected from its sweeps."""
-    if not process.enable_subreaper():
+    """A reaper that adopts orphans, for one test; children this process already had are protected from its sweeps."""
+    reaper = Reaper()
+    if not reaper.adopt_orphans():
         pytest.skip("prctl(PR_SET_CHILD_SUBREAPER) unavailable")
-    before = set(process._long_lived)
     for pid in our_children():
-        process.protect(pid)
-    yield
-    process.disable_subreaper()
-    process._long_lived.clear()
-    process._long_lived.update(before)
+        reaper.protect(pid)
+    yield reaper
+    reaper.close()
 
 
 def test_setsid_grandchild_is_killed_and_reaped_by_the_sweep(adopting):
-    result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+    result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0, reaper=adopting)
     assert (result.exit_code, result.timed_out) == (0, False)
     escaped = int(result.stdout.split()[1])
     with pytest.raises(ProcessLookupError):  # not even a zombie: killed and reaped
@@ -369,17 +374,18 @@ print(int(os.read(read_end, 100)))
 
 
 def test_sweep_kills_the_worker_an_exited_escapee_left_in_its_group(adopting):
-    result = run([sys.executable, "-c", ESCAPEE_LEAVES_A_WORKER], timeout_s=30.0)
+    result = run([sys.executable, "-c", ESCAPEE_LEAVES_A_WORKER], timeout_s=30.0, reaper=adopting)
     assert (result.exit_code, result.timed_out) == (0, False)
     with pytest.raises(ProcessLookupError):
         os.kill(int(result.stdout), 0)
     assert our_children() == []
 
+
 def test_without_the_subreaper_nothing_is_swept(program):
     result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
     escaped = int(result.stdout.split()[1])
     try:
-        assert is_live(escaped)  # reparented to init, out of reach: what enable_subreaper() is for
+        assert is_live(escaped)  # reparented to init, out of reach: what Reaper.adopt_orphans() is for
     finally:
         os.kill(escaped, signal.SIGKILL)
 
@@ -390,8 +396,8 @@ def test_protected_long_lived_group_is_untouched_by_the_sweep(adopting):
                               stdout=subprocess.PIPE, start_new_session=True)
     try:
         orphan = int(server.stdout.readline())
-        process.protect(server.pid)
-        result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+        adopting.protect(server.pid)
+        result = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0, reaper=adopting)
         assert (result.exit_code, result.timed_out) == (0, False)
         with pytest.raises(ProcessLookupError):  # the escapee is swept all the same
             os.kill(int(result.stdout.split()[1]), 0)
@@ -399,7 +405,7 @@ def test_protected_long_lived_group_is_untouched_by_the_sweep(adopting):
     finally:
         kill_process_group(server.pid)
         server.wait()
-        process.unprotect(server.pid)
+        adopting.unprotect(server.pid)
         server.stdout.close()
     assert_group_gone(server.pid)  # unprotect reaped the orphan
 
@@ -409,12 +415,12 @@ def test_concurrent_runs_do_not_kill_each_others_programs(adopting, tmp_path):
     os.mkfifo(release)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(run, [sys.executable, "-c", DAEMONIZE_AND_WAIT, str(pids), str(release)],
-                              timeout_s=60.0)
+                              timeout_s=60.0, reaper=adopting)
         while not pids.exists() and not waiting.done():
             time.sleep(0.01)
         program_pid, helper = map(int, pids.read_text().split())
         # another run ends meanwhile: its sweep must spare the running program and the helper it daemonized
-        escaped = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0)
+        escaped = run(ESCAPE_SESSION + ["3600"], timeout_s=30.0, reaper=adopting)
         assert (escaped.exit_code, escaped.timed_out) == (0, False)
         assert is_live(program_pid) and is_live(helper)
         with open(release, "w"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from wrapper import TYPE_CHECKING
 from wrapper.events import alb, apigw_v1, apigw_v2
-from wrapper.events.auth import check_bearer
 from wrapper.events.base import Adapter, is_textual
 from wrapper.events.failure import error_http_response, error_kind, error_status
 from wrapper.types import EventSource, HttpRequest, HttpResponse
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_http_event_response",
-    "check_bearer",
     "detect_source",
     "error_http_response",
     "error_kind",

@@ -27,7 +27,7 @@ from wrapper.programs import loopback
 from wrapper.programs.groups import stop_process_group
 from wrapper.programs.lines import OutputReader
 from wrapper.programs.loopback import HOST
-from wrapper.programs.reaper import protect, unprotect
+from wrapper.programs.reaper import Reaper
 from wrapper.types import HttpResponse
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class ServerProcess:
         stderr_tail_bytes: int = 2048,
         on_output_line: Callable[[bytes], None] | None = None,
         cwd: str | None = None,
+        reaper: Reaper | None = None,
     ) -> None:
         if not argv:
             raise ValueError("argv must not be empty")
@@ -83,6 +84,7 @@ class ServerProcess:
         self.stderr_tail_bytes = stderr_tail_bytes
         self.on_output_line = on_output_line
         self.cwd = cwd
+        self.reaper = reaper if reaper is not None else Reaper()  # the owner's, so its sweep spares our group
         self._name = repr(self.argv[0])
         self._proc: subprocess.Popen | None = None
         self._output: OutputReader | None = None
@@ -167,7 +169,7 @@ class ServerProcess:
             )
         except OSError as exc:
             return f"Program {self._name} could not be started: {exc.strerror or exc}"
-        protect(proc.pid)  # the exec-mode orphan sweep must never touch the server's group
+        self.reaper.protect(proc.pid)  # the exec-mode orphan sweep must never touch the server's group
         self._proc, self._output = proc, output
         output.follow(proc)
         problem = self._wait_ready(proc)
@@ -227,12 +229,12 @@ class ServerProcess:
         return loopback.accepts_connections(self.port, timeout_s)
 
     def _kill(self, grace_s: float) -> None:
-        """Stop the current generation's whole group (process.py's kill-sequence item 6) and forget it."""
+        """Stop the current generation's whole group (groups.stop_process_group) and forget it."""
         proc = self._proc
         if proc is None:
             return
         stop_process_group(proc, grace_s, gone_s=GONE_S)
-        unprotect(proc.pid)  # forget it, and reap the group members we adopted
+        self.reaper.unprotect(proc.pid)  # forget it, and reap the group members we adopted
 
     # requests
 

@@ -16,12 +16,13 @@ import time
 from wrapper import TYPE_CHECKING
 from wrapper.config.compiled import expand_config_dir, load_compiled
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
-from wrapper.events import build_http_event_response, check_bearer, error_http_response, parse_http_event
+from wrapper.events import build_http_event_response, error_http_response, parse_http_event
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request, context_env
 from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output, status_in
 from wrapper.programs.executable import resolve_executable
-from wrapper.programs.process import enable_subreaper, kill_running_groups, run_process
+from wrapper.programs.process import run_process
+from wrapper.programs.reaper import Reaper
 from wrapper.runtime.logs import log_program_line
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
@@ -42,13 +43,13 @@ DEFAULT_CONTENT_TYPE = "application/json"
 class FunctionHandler:
     """Turns invocations into runs of the configured program."""
 
-    def __init__(
-        self, config: Config, executable: str, *, base_env: dict[str, str], config_dir: str | None = None
-    ) -> None:
+    def __init__(self, config: Config, executable: str, *, base_env: dict[str, str], config_dir: str | None = None,
+                 reaper: Reaper | None = None) -> None:
         self.config = config
         self.config_dir = config_dir
         self.executable = executable
         self.base_env = base_env
+        self.reaper = reaper if reaper is not None else Reaper()  # every program this handler starts
         self.server: ServerProcess | None = None  # server mode's program, once started
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
@@ -75,12 +76,12 @@ class FunctionHandler:
             handler._start_server()
         else:
             # adopt orphans, so a descendant that left its program's group (setsid) can still be killed
-            enable_subreaper()
+            handler.reaper.adopt_orphans()
         return handler
 
     def close(self) -> None:
         """Stop every program this runtime started: the server-mode program, and exec-mode runs in flight."""
-        kill_running_groups()
+        self.reaper.kill_running()
         if self.server is not None:
             self.server.stop()
 
@@ -108,6 +109,8 @@ class FunctionHandler:
         binary = False
         try:
             if self.expected_token is not None:
+                from wrapper.events.auth import check_bearer  # hmac: only configs with a bearer token
+
                 check_bearer(request, self.expected_token)
             response = self._run(invocation, request.view(event), request, seen)
             binary = self.binary  # the program's own bytes, never the error JSON below
@@ -178,6 +181,7 @@ class FunctionHandler:
                 max_output_bytes=config.output.max_bytes,
                 stderr_tail_bytes=config.stderr_tail_bytes,
                 on_stderr_line=log_program_line,
+                reaper=self.reaper,
             )
             if seen is not None:
                 seen.ran(result)
@@ -251,6 +255,7 @@ class FunctionHandler:
             stderr_tail_bytes=self.config.stderr_tail_bytes,
             on_output_line=log_program_line,
             cwd=self.config_dir,  # relative files in the command (a modules file) resolve beside the config
+            reaper=self.reaper,
         )
         server.start()
 
