@@ -47,7 +47,7 @@ def run(config: str | None, environ: Mapping[str, str]) -> int:
     base_env = dict(environ)
     fallback_timeout_s = [float(environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or 60)]
 
-    def load_handler() -> FunctionHandler:
+    def load_function() -> FunctionHandler:
         from wrapper.runtime.function import FunctionHandler
 
         if config_path is None:
@@ -60,7 +60,7 @@ def run(config: str | None, environ: Mapping[str, str]) -> int:
         return RuntimeClient(api, fallback_timeout_s=fallback_timeout_s[0])
 
     try:
-        return run_runtime(load_handler, make_client, concurrency=_positive(environ.get("AWS_LAMBDA_MAX_CONCURRENCY")))
+        return run_runtime(load_function, make_client, concurrency=_positive(environ.get("AWS_LAMBDA_MAX_CONCURRENCY")))
     except RuntimeAPIError as exc:
         print(f"wrapper run: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -33,8 +33,8 @@ JSON = "application/json"
 ACCEPTED = b'{"status":"OK"}'
 
 
-class Handler(BaseHTTPRequestHandler):
-    """One connection; each request is routed by path."""
+class EmulatorRequestHandler(BaseHTTPRequestHandler):
+    """One connection to the emulator; each request is routed by path."""
 
     protocol_version = "HTTP/1.1"
     server_version = "wrapper-emulator"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 
 from wrapper.emulator.faults import Faults
-from wrapper.emulator.httpd import Handler
+from wrapper.emulator.httpd import EmulatorRequestHandler
 from wrapper.emulator.runtimes import RuntimeHook
 from wrapper.emulator.state import Invocations, Stats
 
@@ -46,7 +46,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         # SO_REUSEADDR only for a fixed port: with port 0 it lets the kernel hand out a port that an outgoing
         # connection is using, which makes parallel test runs flaky
         self.allow_reuse_address = address[1] != 0
-        super().__init__(address, Handler)
+        super().__init__(address, EmulatorRequestHandler)
 
     @property
     def address(self) -> str:

@@ -1,4 +1,4 @@
-"""Runtime API client: wire.py's raw-socket HTTP/1.1 over one kept-alive loopback connection.
+"""Runtime API client: runtime.http11's raw-socket HTTP/1.1 over one kept-alive loopback connection.
 
 Status handling follows the contract (protocol.py): 500 anywhere is fatal (RuntimeAPIError, the runtime exits
 so Lambda replaces the environment); 413 on a response means Lambda already turned the invocation into an

@@ -26,14 +26,15 @@ else:
 logger = logging.getLogger(__name__)
 
 
-class Handler(Protocol):
-    """What the loop drives: one call per invocation, and a way to stop whatever it started."""
+class Function(Protocol):
+    """What the loop drives (wrapper.runtime.function.FunctionHandler is the one there is): one call per
+    invocation, and a way to stop whatever it started."""
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
         """Return (response body, content type), or raise InvocationError."""
 
     def close(self) -> None:
-        """Stop every program the handler started."""
+        """Stop every program the function started."""
 
 
 class _Shutdown(BaseException):
@@ -41,12 +42,12 @@ class _Shutdown(BaseException):
 
 
 def run_runtime(
-    load_handler: Callable[[], Handler], make_client: Callable[[], RuntimeClient], *, concurrency: int = 1
+    load_function: Callable[[], Function], make_client: Callable[[], RuntimeClient], *, concurrency: int = 1
 ) -> int:
     """Init, then serve invocations until SIGTERM or a fatal Runtime API error; return an exit status."""
     client = make_client()
     try:
-        handler = load_handler()
+        function = load_function()
     except InitError as exc:
         logger.error("Init failed: %s", exc)
         client.post_init_error(exc.error_type, str(exc))
@@ -55,15 +56,15 @@ def run_runtime(
         logger.exception("Init failed with an internal error")
         client.post_init_error("Runtime.InternalError", f"Internal error during init: {exc!r}")
         return 1
-    runtime = Runtime(handler, make_client, concurrency=concurrency)
+    runtime = Runtime(function, make_client, concurrency=concurrency)
     return runtime.run(first_client=client)
 
 
 class Runtime:
-    """Drives `concurrency` independent next → handle → report loops over one handler."""
+    """Drives `concurrency` independent next → handle → report loops over one function."""
 
-    def __init__(self, handler: Handler, make_client: Callable[[], RuntimeClient], *, concurrency: int = 1) -> None:
-        self.handler = handler
+    def __init__(self, function: Function, make_client: Callable[[], RuntimeClient], *, concurrency: int = 1) -> None:
+        self.function = function
         self.make_client = make_client
         self.concurrency = max(1, concurrency)
         self._stopping = threading.Event()
@@ -84,7 +85,7 @@ class Runtime:
         finally:
             self._stopping.set()
             _install_sigterm(previous)
-            self.handler.close()
+            self.function.close()
         if self._fatal is not None:
             logger.error("Runtime API failure, exiting: %s", self._fatal)
             return 1
@@ -118,7 +119,7 @@ class Runtime:
         # glibc's setenv never frees a replaced value (a leak per invocation), and concurrent loops share it.
         token = request_id_var.set(invocation.request_id)
         try:
-            body, content_type = self.handler.handle(invocation)
+            body, content_type = self.function.handle(invocation)
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
             client.post_error(invocation.request_id, exc.error_type, str(exc))
