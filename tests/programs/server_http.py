@@ -2,7 +2,8 @@
 [--idle-close SECONDS].
 
 GET /-/healthy → 200; /echo → the request as JSON; /env → its environment as JSON; /sleep?s=N → answers after
-N seconds; /exit?code=N → writes to stderr and exits N mid-request (a crash). --noise writes BYTES to stdout and
+N seconds; /exit?code=N → writes to stderr and exits N mid-request (a crash); /status?code=N → answers status N
+with the body "status N". --noise writes BYTES to stdout and
 stderr before listening (pipes must be drained); --grandchild leaves a sleeping child in its process group;
 --once exits 4 if FILE exists, else creates it (a program that cannot come back after a restart); --idle-close
 closes kept-alive connections idle that long.
@@ -37,14 +38,19 @@ class Handler(BaseHTTPRequestHandler):
             os._exit(int(query.get("code", "7")))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if url.path == "/status":
+            self.send_bytes(int(query.get("code", "500")), f"status {query.get('code', '500')}".encode(), "text/plain")
+            return
         if url.path == "/env":
             data = dict(os.environ)
         else:
             data = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
                     "body": body.decode("utf-8", "replace")}
-        payload = json.dumps(data).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_bytes(200, json.dumps(data).encode(), "application/json")
+
+    def send_bytes(self, status, payload, content_type):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("X-Multi", "a")
         self.send_header("X-Multi", "b")
         self.send_header("Content-Length", str(len(payload)))
