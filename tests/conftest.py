@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from harness import BIN, CLEARED_PREFIXES
 
 # CI gets the same examples every run (a red CI must be reproducible); locally each run explores new ones.
 settings.register_profile("ci", derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = ROOT / "tests" / "programs"
-CLEARED_PREFIXES = ("AWS_", "LAMBDA_", "WRAPPER_", "_HANDLER", "_X_AMZN_TRACE_ID")
 
 
 @pytest.fixture(autouse=True)
@@ -35,9 +33,9 @@ def config_source(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def program():
-    """Return the argv prefix that runs tests/programs/NAME.py with this interpreter."""
+    """Return the argv prefix that runs tests/bin/NAME.py with this interpreter."""
 
     def _program(name: str) -> list[str]:
-        return [sys.executable, str(PROGRAMS / f"{name}.py")]
+        return [sys.executable, str(BIN / f"{name}.py")]
 
     return _program

@@ -10,27 +10,22 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
-import signal
-import socket
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, also when soak.py runs as a script
-from harness import local_lambda  # noqa: E402
+from harness import free_port, is_live, local_lambda  # noqa: E402, F401 - part of this module's helpers
 from wrapper.emulator import Emulator, InvokeResult  # noqa: E402
 
 PYTHON = sys.executable
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = ROOT / "tests" / "programs"
+PROGRAMS = ROOT / "tests" / "bin"
 OWN_PROGRAMS = Path(__file__).resolve().parent / "programs"
 RUNTIME = [PYTHON, "-m", "wrapper", "run"]
 WAIT_S = 10.0  # generous bound for anything that should happen "soon"; never a timing assertion
@@ -38,7 +33,7 @@ TAG_NAME = "RELIABILITY_TAG"
 
 
 def program(name: str) -> str:
-    """Absolute path of a test program (ours first, then the shared tests/programs)."""
+    """Absolute path of a test program (ours first, then the shared tests/bin)."""
     own = OWN_PROGRAMS / f"{name}.py"
     return str(own if own.exists() else PROGRAMS / f"{name}.py")
 
@@ -51,23 +46,6 @@ def write_config(directory: Path, text: str, name: str = "wrapper.yaml") -> Path
     path = directory / name
     path.write_text(textwrap.dedent(text))
     return path
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (right now), for a server-mode program's fixed port.
-
-    Drawn at random below Linux's ephemeral range (32768+), where outgoing connections and other tests' port-0
-    listeners never land, so two test runs on one machine rarely pick the same one.
-    """
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found in 20000-32000")
 
 
 def start_emulator(config: Path, *, log: Path, env: dict[str, str] | None = None, timeout_s: float = 30.0,
@@ -104,12 +82,6 @@ def _stat_fields(pid: int | str) -> list[str] | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
-
-
-def is_live(pid: int) -> bool:
-    """Running and not a zombie."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def tagged_processes(tag: str) -> list[int]:
@@ -227,18 +199,3 @@ class Sandbox:
 
     def scratch_entries(self) -> list[str]:
         return sorted(os.listdir(self.scratch))
-
-
-@pytest.fixture(name="sandbox")
-def sandbox_fixture(tmp_path: Path) -> Iterator[Sandbox]:
-    """Import this into a test module (`from reliability_helpers import sandbox_fixture`) to use `sandbox`."""
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    box = Sandbox(dir=tmp_path, scratch=scratch, log=tmp_path / "runtime.log", tag=new_tag())
-    yield box
-    # after the test has asserted: leave no tagged process behind for the next test, whatever happened
-    for pid in tagged_processes(box.tag):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

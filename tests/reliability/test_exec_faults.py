@@ -10,14 +10,13 @@ import json
 
 import pytest
 
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+from reliability_helpers import (
     PYTHON,
     children_of,
     error_type,
     fd_count,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     tagged_processes,

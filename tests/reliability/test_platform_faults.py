@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+from reliability_helpers import (
     PYTHON,
     ROOT,
     RUNTIME,
@@ -21,7 +21,6 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     is_live,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     tagged_processes,

@@ -19,7 +19,7 @@ from wrapper.emulator import Emulator
 
 PYTHON = sys.executable
 RUNTIME = [PYTHON, "-m", "wrapper", "run"]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 PRINT_CONTEXT = """\
 import json, os, sys, time

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,22 +15,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = ROOT / "tests" / "programs"
+from harness import BIN, ROOT, clean_env, wrapper_serve
+
 CONFIGS = ROOT / "configs"
 CURL = shutil.which("curl")
-CLEARED_PREFIXES = ("AWS_", "LAMBDA_", "WRAPPER_", "_HANDLER", "_X_AMZN_TRACE_ID")
 WAIT_S = 20.0  # upper bound of any single wait in this file
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 needs_curl = pytest.mark.skipif(CURL is None, reason="needs curl")
 
 
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(extra)
-    return env
+cli_env = clean_env
 
 
 def wrapper(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -263,40 +254,12 @@ def test_no_subcommand_is_a_usage_error():
 # wrapper serve
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None) -> Iterator[str]:
     """`wrapper serve [CONFIG] --port N [-- RUNTIME_ARGV]` as a subprocess; yields its URL once the port accepts."""
-    port = free_port()
-    argv = [sys.executable, "-m", "wrapper", "serve", *([config] if config else []), "--port", str(port)]
-    if runtime_argv:
-        argv += ["--", *runtime_argv]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(), stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            assert proc.poll() is None, f"wrapper serve exited {proc.returncode}: {log.read_text()}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"wrapper serve never listened on {port}: {log.read_text()}"
-                time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(WAIT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    assert proc.returncode == 0, log.read_text()
+    args = [*([config] if config else []), *(["--", *runtime_argv] if runtime_argv else [])]
+    with wrapper_serve(args, log=log, env=cli_env()) as url:
+        yield url
 
 
 def curl(*args: str) -> str:
@@ -326,7 +289,7 @@ def test_serve_function_error_carries_the_lambda_header(tmp_path):
     assert json.loads(body)["errorType"] == "Function.BadPattern"
 
 
-BASH_RUNTIME = ["bash", str(PROGRAMS / "bash_runtime.sh")]
+BASH_RUNTIME = ["bash", str(BIN / "bash_runtime.sh")]
 
 
 def run_bash_runtime_check(url: str) -> None:

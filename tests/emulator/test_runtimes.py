@@ -1,6 +1,6 @@
 """The emulator running real runtime children: environment, crash and timeout replacement, concurrency.
 
-The runtimes are tests/programs/echo_runtime.py (Python, http.client) and tests/programs/bash_runtime.sh (bash +
+The runtimes are tests/bin/echo_runtime.py (Python, http.client) and tests/bin/bash_runtime.sh (bash +
 curl, the AWS tutorial's style): neither knows anything of wrapper, which shows any language's runtime works.
 """
 
@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from conftest import PROGRAMS
 from emulator_helpers import background, invoke, wait_until
+from harness import BIN, is_live
 from wrapper.emulator import Emulator
 
 
@@ -162,7 +162,7 @@ def test_runtime_output_goes_where_asked(tmp_path):
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_bash_and_curl_runtime_works_unchanged():
-    with Emulator(runtime_argv=["bash", str(PROGRAMS / "bash_runtime.sh")]) as emulator:
+    with Emulator(runtime_argv=["bash", str(BIN / "bash_runtime.sh")]) as emulator:
         assert echo(emulator, {"n": 1}).json() == {"shell": "bash", "event": {"n": 1}}
         answer = invoke(emulator.url, b'{"n": 2}')
         assert answer.json() == {"shell": "bash", "event": {"n": 2}}
@@ -172,14 +172,6 @@ def escaping_runtime(program, pid_file) -> list[str]:
     """echo_runtime, after starting a `sleep 3600` in a session of its own (as wrapper starts its programs)."""
     escape = f"{sys.executable} -c 'import os; os.setsid(); os.execvp(\"sleep\", [\"sleep\", \"3600\"])' &"
     return ["/bin/sh", "-c", f"{escape} echo $! > {pid_file}; exec {shlex.join(program('echo_runtime'))}"]
-
-
-def is_live(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.parametrize("fault", ["timeout", "crash"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import CONFIGS, SAMPLE_EVENTS, sample_events
 from wrapper.config.loader import load_config
 from wrapper.errors import InvalidEventError, ProgramError
 from wrapper.mapping.command import build_command, build_server_request
@@ -18,25 +19,8 @@ from wrapper.mapping.response import build_response
 from wrapper.programs.executable import resolve_executable
 from wrapper.types import ProcessResult
 
-ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = sorted(ROOT.glob("configs/*.yaml")) + sorted(ROOT.glob("examples/**/wrapper.yaml"))
+ROOT = Path(__file__).resolve().parents[2]
 BASE_ENV = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
-
-# one event per reference config; examples bring their own in events/*.json
-SAMPLE_EVENTS = {
-    "echo.yaml": {"hello": "world!"},
-    "jq.yaml": {"filter": ".items | length", "document": {"items": [1, 2, 3]}},
-    "qrencode.yaml": {"text": "https://example.com", "size": 4},
-    "grep.yaml": {"pattern": "wor.d", "text": "hello\nworld\n"},
-}
-
-
-def sample_events(path: Path) -> list[dict]:
-    if path.name in SAMPLE_EVENTS:
-        return [SAMPLE_EVENTS[path.name]]
-    # a documentation address instead of the samples' public host: tests never resolve names off this machine
-    texts = [p.read_text().replace("example.com", "192.0.2.1") for p in sorted(path.parent.glob("events/*.json"))]
-    return [json.loads(text) for text in texts]
 
 
 def test_every_reference_config_has_a_sample_event():

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from wrapper.config.reference import _models, render_reference
 from wrapper.config.schema import WrapperConfig
 
-REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "config-reference.md"
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "config-reference.md"
 
 
 def test_reference_file_is_up_to_date():

@@ -30,19 +30,6 @@ from wrapper.emulator import Emulator
 SIX_MB = 6 * 1024 * 1024
 
 
-@pytest.fixture
-def emulator():
-    with Emulator(runtime_argv=None, function_name="probe", function_timeout_s=30.0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def runtime(emulator):
-    runtime = RawRuntime(emulator.address)
-    yield runtime
-    runtime.close()
-
-
 def test_public_api_is_exported():
     assert sorted(wrapper.emulator.__all__) == ["Emulator", "EmulatorStats", "Endpoint", "InvokeResult"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import is_live
 from wrapper.errors import SpawnError
 from wrapper.programs.groups import kill_process_group, stop_process_group
 from wrapper.programs.process import STDERR_LINE_BYTES, ProcessRun, run_process
@@ -21,8 +22,8 @@ from wrapper.programs.reaper import Reaper
 
 ENV = {"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}  # LC_ALL set, so Python does not add LC_CTYPE to the child
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-PROGRAMS = Path(__file__).resolve().parent / "reliability" / "programs"
-NON_UTF8 = b"\xff\xfe\x00\x80 not utf-8 \xc3\x28 \xed\xa0\x80\n"  # tests/programs/non_utf8.py DATA
+PROGRAMS = Path(__file__).resolve().parents[1] / "reliability" / "programs"
+NON_UTF8 = b"\xff\xfe\x00\x80 not utf-8 \xc3\x28 \xed\xa0\x80\n"  # tests/bin/non_utf8.py DATA
 
 
 def run(argv: list[str], *, stdin: bytes | None = None, **overrides):
@@ -33,7 +34,7 @@ def run(argv: list[str], *, stdin: bytes | None = None, **overrides):
 
 
 def lines_of_x(size: int) -> bytes:
-    """The first size bytes tests/programs/write_bytes.py writes."""
+    """The first size bytes tests/bin/write_bytes.py writes."""
     return ((b"x" * 63 + b"\n") * (size // 64 + 1))[:size]
 
 
@@ -326,14 +327,6 @@ def our_children() -> list[int]:
         with open(f"/proc/self/task/{task}/children") as f:
             found += map(int, f.read().split())
     return found
-
-
-def is_live(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from wrapper.packaging.sam import FunctionSpec, function_name, render_deploy_scr
 from wrapper.packaging.target import resolve_target
 from wrapper.packaging.vendor import DEPENDENCIES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ECHO = ROOT / "configs" / "echo.yaml"
 ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
 OTHER_ARCH = "arm64" if ARCH == "x86_64" else "x86_64"

@@ -6,21 +6,7 @@ import http.client
 
 import pytest
 
-from emulator_helpers import RawRuntime, background, invoke
-from wrapper.emulator import Emulator
-
-
-@pytest.fixture
-def emulator():
-    with Emulator(runtime_argv=None, function_timeout_s=30.0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def runtime(emulator):
-    runtime = RawRuntime(emulator.address)
-    yield runtime
-    runtime.close()
+from emulator_helpers import background, invoke
 
 
 def test_fault_on_next_answers_500_then_serves_the_invocation(emulator, runtime):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import sys
 import textwrap
 import time
@@ -15,24 +14,18 @@ from pathlib import Path
 import pytest
 
 from events.samples import function_url_event
+from harness import BIN, free_port
 from wrapper.errors import ConfigError, InvalidEventError, ProgramError, UpstreamError
 from wrapper.runtime.function import FunctionHandler
 from wrapper.types import Invocation
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER_HTTP = ROOT / "tests" / "programs" / "server_http.py"
+SERVER_HTTP = BIN / "server_http.py"
 BASE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
 
 
 def invocation(event: object, *, left_s: float = 30.0) -> Invocation:
     body = event if isinstance(event, bytes) else json.dumps(event).encode()
     return Invocation("req-1", int((time.time() + left_s) * 1000), body, "arn:aws:lambda:us-east-1:0:function:f")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -43,7 +36,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 @pytest.fixture
 def server_handler(tmp_path: Path) -> Iterator:
-    """A loaded server-mode handler in front of tests/programs/server_http.py; call it with extra server keys."""
+    """A loaded server-mode handler in front of tests/bin/server_http.py; call it with extra server keys."""
     handlers: list[FunctionHandler] = []
 
     def load(extra: str = "") -> FunctionHandler:
