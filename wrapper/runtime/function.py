@@ -84,6 +84,7 @@ class FunctionHandler:
         self.reaper.kill_running()
         if self.server is not None:
             self.server.stop()
+        self.reaper.close()  # orphans go to init again: this process no longer sweeps them
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
         """Return (body, content type) for one invocation, or raise InvocationError."""
