@@ -12,10 +12,9 @@ import pytest
 
 from harness import CONFIGS, sample_events
 from wrapper.cli.check import describe_event, write_compiled
-from wrapper.config.compiled import compiled_path, load_compiled
+from wrapper.config.compiled import compiled_path, load_compiled, read_config
 from wrapper.config.loader import load_config
 from wrapper.config.values import Config
-from wrapper.runtime.function import read_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from wrapper.config import values
-from wrapper.config.loader import load_config, parse_config
+from wrapper.config.loader import from_schema, load_config, parse_config, value_class_name
 from wrapper.config.reference import _models
 from wrapper.config.schema import (
     WrapperConfig,
@@ -294,7 +294,7 @@ def test_resolve_failures_name_file_and_command0(tmp_path, command, reason):
 
 def test_every_schema_class_has_a_value_class_with_the_same_fields():
     for model in _models(WrapperConfig):
-        value_class = values.KINDS[values.value_class_name(model.__name__)]
+        value_class = values.KINDS[value_class_name(model.__name__)]
         assert set(value_class.FIELDS) == set(model.model_fields), (
             f"{model.__name__} and values.{value_class.__name__} must have the same fields"
         )
@@ -308,7 +308,7 @@ def test_a_value_class_missing_a_field_refuses_to_convert():
     try:
         values.KINDS["Scratch"] = Partial
         with pytest.raises(TypeError, match="different fields"):
-            values.from_schema(model)
+            from_schema(model)
     finally:
         values.KINDS["Scratch"] = values.Scratch
         values.KINDS.pop("Partial", None)

@@ -10,8 +10,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wrapper.config.loader import from_schema
 from wrapper.config.schema import WrapperConfig
-from wrapper.config.values import Config, from_schema
+from wrapper.config.values import Config
 from wrapper.errors import InvalidEventError
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request
 from wrapper.mapping.inputs import extract_inputs

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from wrapper.config.loader import from_schema
 from wrapper.config.schema import InputConfig
-from wrapper.config.values import Input, from_schema
+from wrapper.config.values import Input
 from wrapper.errors import InvalidEventError
 from wrapper.mapping.inputs import extract_inputs
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from wrapper.config.loader import from_schema
 from wrapper.config.schema import WrapperConfig
-from wrapper.config.values import Config, from_schema
+from wrapper.config.values import Config
 from wrapper.errors import ProgramError, ProgramTimeoutError
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.types import ProcessResult

@@ -34,9 +34,8 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     import json
     from pathlib import Path
 
-    from wrapper.config.compiled import expand_config_dir
-    from wrapper.config.loader import parse_config
-    from wrapper.config.values import from_schema
+    from wrapper.config.loader import from_schema, parse_config
+    from wrapper.config.values import expand_config_dir
     from wrapper.errors import ConfigError, InvocationError
 
     path = Path(args.config)
@@ -91,8 +90,7 @@ def describe_event(config: Config, config_path: Path, event: bytes, *, base_env:
 def write_compiled(config_path: Path) -> Path:
     """Validate the config and write its compiled form beside it; return that file's path."""
     from wrapper.config.compiled import compiled_path, dump_compiled
-    from wrapper.config.loader import parse_config
-    from wrapper.config.values import from_schema
+    from wrapper.config.loader import from_schema, parse_config
 
     source = config_path.read_bytes()
     target = compiled_path(config_path)

@@ -2,7 +2,8 @@
 
 `wrapper package` (or `wrapper check --compile`) validates the YAML once and writes `<name>.compiled.json`
 beside it. `wrapper run` uses that file only when it was made from exactly these YAML bytes by this wrapper
-version; otherwise it validates the YAML as usual. Either way the runtime gets the same `values.Config`.
+version; otherwise it validates the YAML as usual (`read_config`). Either way the runtime gets the same
+`values.Config`.
 
 The file format: {"format", "wrapper", "source_sha256", "config"}, where in "config" every JSON object is
 {"@": KIND, "f": {...}} and KIND is a class name of wrapper.config.values, "dict", or "intdict" (integer keys).
@@ -16,13 +17,13 @@ import os
 
 from wrapper import TYPE_CHECKING, __version__
 from wrapper.config import values
+from wrapper.errors import ConfigError
 
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
 SUFFIX = ".compiled.json"
-CONFIG_DIR_PLACEHOLDER = "{config_dir}"
 FORMAT = 2  # 2: values classes (1 held the schema's class names)
 
 
@@ -108,8 +109,19 @@ def load_compiled(config_path: str | os.PathLike[str], source: bytes) -> values.
     return config if isinstance(config, values.Config) else None
 
 
-def expand_config_dir(config: values.Config, config_path: str | os.PathLike[str]) -> values.Config:
-    """Replace `{config_dir}` in command words with the config file's absolute directory."""
-    config_dir = os.path.dirname(os.path.abspath(config_path))
-    command = [word.replace(CONFIG_DIR_PLACEHOLDER, config_dir) for word in config.command]
-    return config if command == config.command else values.replace(config, command=command)
+def read_config(config_path: str | os.PathLike[str]) -> values.Config:
+    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML.
+
+    Both give the same `wrapper.config.values.Config`.
+    """
+    try:
+        with open(config_path, "rb") as file:
+            source = file.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=str(config_path)) from None
+    compiled = load_compiled(config_path, source)
+    if compiled is not None:
+        return values.expand_config_dir(compiled, config_path)
+    from wrapper.config.loader import load_config  # pydantic and YAML: about 150 ms of imports
+
+    return load_config(config_path)

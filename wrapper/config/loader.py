@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from wrapper.config.compiled import expand_config_dir
+from wrapper.config import values
 from wrapper.config.rules import check_config
 from wrapper.config.schema import WrapperConfig
-from wrapper.config.values import Config, from_schema
+from wrapper.config.values import Config, expand_config_dir
 from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 from wrapper.errors import ConfigError, Problem
 
-__all__ = ["load_config", "parse_config"]
+__all__ = ["from_schema", "load_config", "parse_config"]
+
+ROOT_SCHEMA = "WrapperConfig"  # the one schema class whose value class is not its name less "Config"
 
 
 def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
@@ -57,3 +60,23 @@ def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
 def load_config(path: str | os.PathLike[str]) -> Config:
     """The config as the runtime reads it, `{config_dir}` expanded; raise ConfigError listing every problem."""
     return expand_config_dir(from_schema(parse_config(path)), path)
+
+
+def value_class_name(schema_class_name: str) -> str:
+    """The value class for a schema class: `InputConfig` → `Input`, `WrapperConfig` → `Config`."""
+    return "Config" if schema_class_name == ROOT_SCHEMA else schema_class_name.removesuffix("Config")
+
+
+def from_schema(model: Any) -> Any:
+    """Convert a validated pydantic config (or any part, list or dict of them) into values, recursively."""
+    fields = getattr(type(model), "model_fields", None)
+    if fields is not None:
+        cls = values.KINDS[value_class_name(type(model).__name__)]
+        if set(fields) != set(cls.FIELDS):
+            raise TypeError(f"{cls.__name__} and {type(model).__name__} have different fields")
+        return cls(**{name: from_schema(getattr(model, name)) for name in cls.FIELDS})
+    if isinstance(model, dict):
+        return {key: from_schema(item) for key, item in model.items()}
+    if isinstance(model, list):
+        return [from_schema(item) for item in model]
+    return model

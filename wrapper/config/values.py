@@ -1,16 +1,17 @@
 """The config as the runtime reads it: frozen values, one class per schema class, the same whatever the source.
 
-Both sources give exactly these classes: `load_config` validates the YAML with pydantic (`wrapper.config.schema`)
-and converts the result (`from_schema`); `wrapper.config.compiled` decodes the JSON that `wrapper package` wrote
-from that same conversion. So the runtime never sees a pydantic model, and the compiled path needs no pydantic.
+`load_config` validates the YAML with pydantic (wrapper.config.schema) and converts the result (`loader.from_schema`);
+wrapper.config.compiled decodes the JSON `wrapper package` wrote from that same conversion. So the runtime never
+sees a pydantic model, and the compiled path needs no pydantic.
 
-One rule ties the two layers: schema class `XConfig` has value class `X` here (`WrapperConfig` has `Config`), with
-the same field names. To add a config key: add the field, with its description, to the schema class, then add
-`name: type` to the value class of the same name below. A test compares every pair, and conversion refuses a
-mismatch, so a field missing here fails loudly, never silently.
+Schema class `XConfig` has value class `X` here (`WrapperConfig`: `Config`) with the same field names. To add a
+config key: its Field, with a description, in the schema class, then `name: type` in the value class of the same
+name below. A test compares every pair, and conversion refuses a mismatch.
 """
 
 from __future__ import annotations
+
+import os
 
 from wrapper import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     InputType = Literal["string", "integer", "number", "boolean", "list", "object"]
     ItemType = Literal["string", "integer", "number", "boolean"]
 
-ROOT_SCHEMA = "WrapperConfig"  # the one schema class whose value class is not its name less "Config"
+CONFIG_DIR_PLACEHOLDER = "{config_dir}"  # in command words: the config file's absolute directory, at load
 KINDS: dict[str, type[Value]] = {}  # value class name → class, for decoding compiled JSON
 
 
@@ -83,27 +84,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def value_class_name(schema_class_name: str) -> str:
-    """The value class for a schema class: `InputConfig` → `Input`, `WrapperConfig` → `Config`."""
-    return "Config" if schema_class_name == ROOT_SCHEMA else schema_class_name.removesuffix("Config")
-
-
-def from_schema(model: Any) -> Any:
-    """Convert a validated pydantic config (or any part, list or dict of them) into values, recursively."""
-    fields = getattr(type(model), "model_fields", None)
-    if fields is not None:
-        cls = KINDS[value_class_name(type(model).__name__)]
-        if set(fields) != set(cls.FIELDS):
-            raise TypeError(f"{cls.__name__} and {type(model).__name__} have different fields")
-        return cls(**{name: from_schema(getattr(model, name)) for name in cls.FIELDS})
-    if isinstance(model, dict):
-        return {key: from_schema(item) for key, item in model.items()}
-    if isinstance(model, list):
-        return [from_schema(item) for item in model]
-    return model
-
-
-# The classes, in the order of the schema's reference (docs/config-reference.md).
+def expand_config_dir(config: Config, config_path: str | os.PathLike[str]) -> Config:
+    """Replace `{config_dir}` in command words with the config file's absolute directory."""
+    config_dir = os.path.dirname(os.path.abspath(config_path))
+    command = [word.replace(CONFIG_DIR_PLACEHOLDER, config_dir) for word in config.command]
+    return config if command == config.command else replace(config, command=command)
 
 
 class Destination(Value):

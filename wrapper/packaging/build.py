@@ -19,9 +19,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wrapper.config.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
-from wrapper.config.loader import parse_config
-from wrapper.config.values import from_schema
+from wrapper.config.compiled import compiled_path, dump_compiled
+from wrapper.config.loader import from_schema, parse_config
+from wrapper.config.values import CONFIG_DIR_PLACEHOLDER
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
 from wrapper.packaging.checks import (

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 from wrapper import TYPE_CHECKING
-from wrapper.config.compiled import expand_config_dir, load_compiled
+from wrapper.config.compiled import read_config
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
 from wrapper.events import build_http_event_response, error_http_response, parse_http_event
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request, context_env
@@ -261,24 +261,6 @@ class FunctionHandler:
         server.start()
 
 
-def read_config(config_path: str | os.PathLike[str]) -> Config:
-    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML.
-
-    Both give the same `wrapper.config.values.Config`.
-    """
-    try:
-        with open(config_path, "rb") as file:
-            source = file.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc}", file=str(config_path)) from None
-    compiled = load_compiled(config_path, source)
-    if compiled is not None:
-        return expand_config_dir(compiled, config_path)
-    from wrapper.config.loader import load_config  # pydantic and YAML: about 150 ms of imports
-
-    return load_config(config_path)
-
-
 def _remove_scratch(path: str) -> None:
     try:
         os.rmdir(path)  # the common case: the program left nothing behind, one syscall
@@ -298,4 +280,4 @@ def _private_opener(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_EXCL, 0o600)
 
 
-__all__ = ["FunctionHandler", "read_config"]
+__all__ = ["FunctionHandler"]

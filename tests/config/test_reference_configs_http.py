@@ -13,7 +13,7 @@ import requests
 
 from harness import local_lambda
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WAIT_S = 30

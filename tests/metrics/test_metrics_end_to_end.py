@@ -13,7 +13,7 @@ from emf_rules import assert_valid_emf, emf_lines
 from harness import ROOT, RUNTIME, local_lambda
 from wrapper.emulator import Emulator
 
-PROGRAMS = ROOT / "tests" / "programs"
+PROGRAMS = ROOT / "tests" / "bin"
 METRICS = """
 metrics:
   namespace: WrapperTest

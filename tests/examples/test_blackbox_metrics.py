@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from emf_rules import assert_valid_emf, emf_lines
-from test_blackbox_example import EXAMPLE, WAIT_S, deployed, probe_event, targets  # noqa: F401 - fixtures
+from test_blackbox_example import EXAMPLE, WAIT_S, probe_event
 
 TEMPLATE = EXAMPLE / "template.yaml"
 SLOTS = (1, 2, 3)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wrapper.config.metrics import InputDimensionConfig
-from wrapper.config.schema import load_config
+from wrapper.config.loader import load_config
+from wrapper.config.values import InputDimension
 from wrapper.errors import ConfigError
 
 SERVER = """
@@ -59,7 +59,7 @@ def test_every_form_parses(tmp_path):
                dimensions: [phase]}
     """, base=SERVER).metrics
     assert metrics.dimensions["service"] == "probe"
-    assert metrics.dimensions["target"] == InputDimensionConfig(input="target", keep_query=True)
+    assert metrics.dimensions["target"] == InputDimension(input="target", keep_query=True)
     assert metrics.prometheus[2].match == {"phase": "connect"} and metrics.prometheus[2].dimensions == ["phase"]
 
 
