@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import wrapper as wrapper_package
 from harness import BIN, ROOT, clean_env, wrapper_serve
 
 CONFIGS = ROOT / "configs"
@@ -143,7 +146,35 @@ def test_check_prints_the_normalized_config():
     assert normalized["inputs"]["filter"]["from"] == "not_null(json.filter, filter)"  # the YAML key `from`
     assert normalized["stdin"]["as"] == "json"
     assert "from_" not in normalized["inputs"]["filter"] and "as_" not in normalized["stdin"]
-    assert normalized["mode"] == "exec" and normalized["version"] == 1  # defaults filled in
+    # only what the file sets: no default, no null
+    assert "mode" not in normalized and "server" not in normalized and "scratch" not in normalized
+    assert None not in normalized.values() and "pattern" not in normalized["inputs"]["filter"]
+
+
+def test_check_full_shows_every_default():
+    done = wrapper("check", "configs/jq.yaml", "--full")
+    assert done.returncode == 0, done.stderr.decode()
+    normalized = yaml.safe_load(done.stdout)
+    assert normalized["mode"] == "exec" and normalized["version"] == 1 and normalized["server"] is None
+    assert normalized["scratch"] == {"dir": "/tmp", "keep": False}
+
+
+def test_check_warns_when_command_0_is_not_found_here_naming_the_lookup(tmp_path):
+    config = write(tmp_path / "wrapper.yaml", "command: [no-such-program-anywhere]\n")
+    done = wrapper("check", str(config))
+    assert done.returncode == 0, done.stderr.decode()  # a warning: Lambda's PATH is not this machine's
+    warning = done.stderr.decode()
+    assert warning.startswith("warning: ") and "'no-such-program-anywhere' not found in PATH" in warning
+    assert "Lambda's is /var/lang/bin" in warning
+    assert yaml.safe_load(done.stdout) == {"command": ["no-such-program-anywhere"]}
+
+
+def test_check_takes_the_event_from_a_file(tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text('{"filter": ".a", "document": {"a": 7}}')
+    done = wrapper("check", "configs/jq.yaml", "--event-file", str(event))
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["argv"][1:] == ["--compact-output", ".a"]
 
 
 @pytest.mark.parametrize("path", [CONFIGS / "grep.yaml", ROOT / "examples/blackbox-exporter/wrapper.yaml"],
@@ -243,6 +274,41 @@ def test_help_lists_the_subcommands():
     text = done.stdout.decode()
     for command in ("run", "serve", "invoke", "check", "package"):
         assert f"\n    {command} " in text, text
+
+
+def test_version_names_the_package_version():
+    done = wrapper("--version")
+    assert done.returncode == 0
+    assert done.stdout.decode().strip() == f"wrapper {wrapper_package.__version__}"
+
+
+def test_usage_lines_show_invoke_stdin_dash_and_serve_runtime_command():
+    invoke_usage = wrapper("invoke", "--help").stdout.decode()
+    assert "config [-]" in invoke_usage and "{-}" not in invoke_usage
+    assert "With no --event, --event-file or -, the event is {}." in " ".join(invoke_usage.split())
+    serve_usage = wrapper("serve", "--help").stdout.decode()
+    assert "[-- RUNTIME_ARGV ...]" in serve_usage
+
+
+def test_invoke_ends_its_output_with_a_newline_on_a_terminal():
+    controller, terminal = pty.openpty()
+    argv = [sys.executable, "-m", "wrapper", "invoke", "configs/echo.yaml", "--event", '{"a": 1}']
+    proc = subprocess.Popen(argv, cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL, stdout=terminal,
+                            stderr=subprocess.DEVNULL)
+    os.close(terminal)
+    out = b""
+    while chunk := _read_terminal(controller):
+        out += chunk
+    os.close(controller)
+    assert proc.wait(WAIT_S) == 0
+    assert out == b'{"a": 1}\r\n'  # the terminal's newline, once; piped, the body is unchanged (above)
+
+
+def _read_terminal(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: the writer is gone
+        return b""
 
 
 def test_no_subcommand_is_a_usage_error():

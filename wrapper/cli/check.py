@@ -8,6 +8,7 @@ import time
 
 from wrapper import TYPE_CHECKING
 from wrapper.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from wrapper.cli.invoke import add_event_options, read_event
 
 if TYPE_CHECKING:
     import argparse
@@ -21,9 +22,15 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Declare `wrapper check`."""
-    parser = sub.add_parser("check", help="validate a config; with --event, show exactly what would run")
+    parser = sub.add_parser(
+        "check", help="validate a config; with an event, show exactly what would run",
+        epilog="Without an event: the config as wrapper reads it, as YAML (what the file sets; --full: every "
+        "setting). With --event or --event-file: argv, stdin, env, files and cwd (or the server request) as JSON. "
+        "Nothing runs. A warning on stderr when command[0] would not be found on this machine.",
+    )
     parser.add_argument("config", help="config file")
-    parser.add_argument("--event", help="an event (JSON) to map without running anything")
+    add_event_options(parser)
+    parser.add_argument("--full", action="store_true", help="show every setting, defaults included")
     parser.add_argument("--compile", action="store_true",
                         help="also write CONFIG's compiled form beside it (wrapper package does this for you)")
     parser.set_defaults(main=main)
@@ -47,11 +54,16 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.compile:
         print(f"wrote {write_compiled(path)}", file=sys.stderr)
     config = expand_config_dir(from_schema(parsed), path)
-    if args.event is None:
-        print(normalized_config(parsed.model_copy(update={"command": config.command})), end="")
+    warning = path_warning(config, path, environ.get("PATH", os.defpath))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    event = read_event(args, "check")
+    if event is None:
+        shown = parsed.model_copy(update={"command": config.command})
+        print(normalized_config(shown, full=args.full), end="")
         return EXIT_OK
     try:
-        description = describe_event(config, path, args.event.encode(), base_env=dict(environ))
+        description = describe_event(config, path, event, base_env=dict(environ))
     except InvocationError as exc:
         print(json.dumps({"errorType": exc.error_type, "errorMessage": str(exc)}), file=sys.stderr)
         return EXIT_FAILURE
@@ -59,11 +71,25 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def normalized_config(config: WrapperConfig) -> str:
-    """The config as wrapper reads it, every default filled in, as YAML."""
+def normalized_config(config: WrapperConfig, *, full: bool = False) -> str:
+    """The config as wrapper reads it, as YAML: what the file sets, normalized; with full=True every default too."""
     import yaml
 
-    return yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False, allow_unicode=True)
+    document = config.model_dump(mode="json", by_alias=True, exclude_unset=not full)
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+
+
+def path_warning(config: Config, config_path: Path, path_env: str) -> str | None:
+    """Why command[0] would not start here (not found in PATH, missing, not executable), else None."""
+    from wrapper.errors import ConfigError
+    from wrapper.programs.executable import resolve_executable
+
+    try:
+        resolve_executable(config, config_path, path_env)
+    except ConfigError as exc:
+        return (f"{exc} (looked up with this machine's PATH; Lambda's is /var/lang/bin:/usr/local/bin:/usr/bin:"
+                "/bin:/opt/bin, and a program in the config's directory is shipped by wrapper package)")
+    return None
 
 
 def describe_event(config: Config, config_path: Path, event: bytes, *, base_env: dict[str, str]) -> dict[str, Any]:

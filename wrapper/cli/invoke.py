@@ -65,6 +65,6 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         sys.stderr.buffer.write(result.body + b"\n")
         return EXIT_FAILURE
     sys.stdout.buffer.write(result.body)
-    if sys.stdout.isatty():
-        sys.stdout.buffer.write(b"\n")
+    if sys.stdout.isatty() and not result.body.endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")  # so the shell's prompt starts on a line of its own
     return EXIT_OK
