@@ -22,6 +22,7 @@ from benchmarks import caller, runtimes
 from benchmarks.runtimes import REPO, RuntimeSpec
 
 ECHO_CONFIG = REPO / "configs" / "echo.yaml"
+ECHO_HOT_CONFIG = REPO / "configs" / "echo-hot.yaml"
 BLACKBOX_DIR = REPO / "examples" / "blackbox-exporter"
 EXPORTER = "prometheus-blackbox-exporter"
 ECHO_EVENT = b'{"hello": "world!", "n": 42}'
@@ -32,6 +33,7 @@ CASES = ("echo", "stdout-5mb", "event-5mb", "server", "concurrency", "cold-start
 
 # rows (in every case) that the goals table reads, by label
 WRAPPER_ECHO = "wrapper: configs/echo.yaml"
+WRAPPER_ECHO_HOT = "wrapper: configs/echo-hot.yaml (hot mode)"
 WRAPPER_ECHO_YAML = "wrapper: echo.yaml without its compiled form"
 BASH = "bash + curl bootstrap (cat)"
 RIC_CAT = "awslambdaric + subprocess.run(cat)"
@@ -76,6 +78,7 @@ class Fixtures:
 
     scratch: Path
     echo_config: Path | None = None  # configs/echo.yaml as packaged: a copy, compiled beside it when wrapper can
+    echo_hot_config: Path | None = None  # configs/echo-hot.yaml, the same way
     big_file: Path | None = None
     stdout_config: Path | None = None
     server_config: Path | None = None
@@ -110,6 +113,15 @@ def echo_config(fx: Fixtures) -> Path:
         directory.mkdir()
         fx.echo_config = package_config(Path(shutil.copy(ECHO_CONFIG, directory / ECHO_CONFIG.name)), fx)
     return fx.echo_config
+
+
+def echo_hot_config(fx: Fixtures) -> Path:
+    """configs/echo-hot.yaml, copied and compiled like echo_config."""
+    if fx.echo_hot_config is None:
+        directory = fx.scratch / "config-echo-hot"
+        directory.mkdir()
+        fx.echo_hot_config = package_config(Path(shutil.copy(ECHO_HOT_CONFIG, directory / ECHO_HOT_CONFIG.name)), fx)
+    return fx.echo_hot_config
 
 
 def free_port() -> int:
@@ -169,6 +181,13 @@ def build_rows(selected: tuple[str, ...], fx: Fixtures) -> list[Row]:
             "echo",
             WRAPPER_ECHO,
             runtimes.wrapper_runtime(WRAPPER_ECHO, echo_config(fx)),
+            check=echo_check,
+            subject=True,
+        ),
+        Row(
+            "echo",
+            WRAPPER_ECHO_HOT,
+            runtimes.wrapper_runtime(WRAPPER_ECHO_HOT, echo_hot_config(fx)),
             check=echo_check,
             subject=True,
         ),

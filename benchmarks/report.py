@@ -1,4 +1,4 @@
-"""The printed result: Markdown tables (latency, cold start, throughput, ratios) and issue 6's goals.
+"""The printed result: Markdown tables (latency, cold start, throughput, ratios) and the goals of issues 6 and 13.
 
 Pure formatting over measured rows; a row that did not run shows its status in place of numbers.
 """
@@ -170,6 +170,11 @@ def _echo_overhead(rows: list[Row]) -> float | None:
     return None if x is None or y is None else (median(x.samples) - median(y.samples)) * 1000
 
 
+def _hot_overhead(rows: list[Row]) -> float | None:
+    x, y = find(rows, "echo", cases.WRAPPER_ECHO_HOT), find(rows, "echo", cases.FLOOR)
+    return None if x is None or y is None else (median(x.samples) - median(y.samples)) * 1000
+
+
 def _rss_ratio(rows: list[Row]) -> float | None:
     x, y = find(rows, "echo", cases.WRAPPER_ECHO), find(rows, "echo", cases.RIC_CAT)
     return x.peak_rss_kb / y.peak_rss_kb if x and y and x.peak_rss_kb and y.peak_rss_kb else None
@@ -240,6 +245,22 @@ GOALS = [
         True,
     ),
     Goal(f"MAX_CONCURRENCY={cases.CONCURRENCY} throughput ÷ single loop", "≥ 1.8×", _rate_ratio, 1.8, False),
+    # issue 13: hot mode, one cat answering every event
+    Goal(
+        "hot echo: awslambdaric + subprocess.run median ÷ hot median",
+        "≥ 2×",
+        _ratio("echo", cases.RIC_CAT, "echo", cases.WRAPPER_ECHO_HOT),
+        2.0,
+        False,
+    ),
+    Goal(
+        "hot echo: bash + curl median ÷ hot median",
+        "≥ 25×",
+        _ratio("echo", cases.BASH, "echo", cases.WRAPPER_ECHO_HOT),
+        25.0,
+        False,
+    ),
+    Goal("hot echo: overhead over the API floor (no child)", "≤ 0.3 ms", _hot_overhead, 0.3, True, " ms"),
 ]
 
 
@@ -257,7 +278,7 @@ def goals_table(rows: list[Row]) -> str:
         else:
             margin = f"{gap / goal.limit:.0%} {'to spare' if met else ('over' if goal.at_most else 'short')}"
         lines.append([goal.text, goal.target, f"{value:.2f}{goal.unit}", "met" if met else "NOT met", margin])
-    return table(["goal (issue 6)", "target", "measured", "status", "margin"], lines)
+    return table(["goal (issues 6, 13)", "target", "measured", "status", "margin"], lines)
 
 
 def render(rows: list[Row], mode: str, command: str, *, callers: int, load_before: float, notes: list[str]) -> str:

@@ -86,6 +86,8 @@ SAMPLE_EVENTS = {
     "jq.yaml": {"filter": ".items | length", "document": {"items": [1, 2, 3]}},
     "qrencode.yaml": {"text": "https://example.com", "size": 4},
     "grep.yaml": {"pattern": "wor.d", "text": "hello\nworld\n"},
+    "echo-hot.yaml": {"hello": "world!"},
+    "jq-hot.yaml": {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
 }
 
 

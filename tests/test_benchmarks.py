@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every row the quick run must print, by label (a missing runtime prints "not installed (...)" on its row).
 LATENCY_ROWS = [
     "wrapper: configs/echo.yaml",
+    "wrapper: configs/echo-hot.yaml (hot mode)",
     "bash + curl bootstrap (cat)",
     "awslambdaric + subprocess.run(cat)",
     "awslambdaric echo (no child)",

@@ -3,7 +3,8 @@
     WrapperError                  base; never raised directly
     ├── InitError                 start-up failed; posted to /runtime/init/error, then the runtime exits
     │   ├── ConfigError           the config file is missing, malformed or invalid (Runtime.ConfigError)
-    │   └── ServerStartError      server mode: the program exited or never became ready (Runtime.ServerStartError)
+    │   ├── ServerStartError      server mode: the program exited or never became ready (Runtime.ServerStartError)
+    │   └── HotStartError         hot mode: the program could not start or never acknowledged (Runtime.HotStartError)
     ├── InvocationError           one invocation failed; posted to /invocation/{id}/error; the loop goes on
     │   ├── InvalidEventError     an event value failed the config's checks (Function.InvalidEvent, HTTP 400)
     │   ├── UnauthorizedError     bearer token missing or wrong (Function.Unauthorized, HTTP 401)
@@ -65,6 +66,12 @@ class ServerStartError(InitError):
     """Raise when server mode's program exits or never gets ready at init."""
 
     error_type = "Runtime.ServerStartError"
+
+
+class HotStartError(InitError):
+    """Raise when hot mode's program cannot start, or exits or never acknowledges its start, at init."""
+
+    error_type = "Runtime.HotStartError"
 
 
 class InvocationError(WrapperError):

@@ -6,7 +6,9 @@ import base64
 import json
 import os
 import pty
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -104,6 +106,12 @@ CONFIG_CASES = [
      lambda out: json.loads(out) == ["world", "a-v"]),
     # grep exits 1 on no match: the exit-code table makes it a success with no lines
     ("grep.yaml", {"pattern": "nothing", "text": "hello\n"}, lambda out: json.loads(out) == []),
+    # hot mode: the event written as one compact line, the answer the one line the program writes back
+    ("echo-hot.yaml", {"hello": "world!", "text": "two\nlines"},
+     lambda out: out == b'{"hello":"world!","text":"two\\nlines"}'),
+    ("jq-hot.yaml", {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
+     lambda out: json.loads(out) == {"count": 2, "total": 7, "names": ["a", "b"]}),
+    ("jq-hot.yaml", {"items": "not a list"}, lambda out: "Cannot" in json.loads(out)["error"]),
 ]
 
 
@@ -321,9 +329,11 @@ def test_no_subcommand_is_a_usage_error():
 
 
 @contextmanager
-def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None) -> Iterator[str]:
+def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None, *,
+            api_prefix: str = "") -> Iterator[str]:
     """`wrapper serve [CONFIG] --port N [-- RUNTIME_ARGV]` as a subprocess; yields its URL once the port accepts."""
-    args = [*([config] if config else []), *(["--", *runtime_argv] if runtime_argv else [])]
+    args = [*([config] if config else []), *(["--api-prefix", api_prefix] if api_prefix else []),
+            *(["--", *runtime_argv] if runtime_argv else [])]
     with wrapper_serve(args, log=log, env=cli_env()) as url:
         yield url
 
@@ -342,6 +352,15 @@ def test_serve_answers_a_plain_curl_on_the_invoke_endpoint(tmp_path):
         second = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"b":2}')
     assert first == '{"a":1}'
     assert second == '{"b":2}'
+
+
+@needs_curl
+def test_serve_runs_a_hot_config_on_the_invoke_endpoint_and_the_function_url(tmp_path):
+    with serving("configs/jq-hot.yaml", tmp_path / "serve.log") as url:
+        direct = curl("-XPOST", f"{url}/2015-03-31/functions/function/invocations", "-d", '{"items": []}')
+        http = curl("-XPOST", f"{url}/", "-H", "Content-Type: application/json", "-d", '{"items": [{"price": 1}]}')
+    assert json.loads(direct) == {"count": 0, "total": None, "names": []}
+    assert json.loads(http) == {"count": 1, "total": 1, "names": [None]}
 
 
 @needs_curl
@@ -375,3 +394,26 @@ def test_serve_runs_a_bash_runtime_given_after_a_config(tmp_path):
 def test_serve_runs_a_bash_runtime_given_after_dashes_without_a_config(tmp_path):
     with serving(None, tmp_path / "serve.log", BASH_RUNTIME) as url:
         run_bash_runtime_check(url)
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        done = wrapper("serve", "configs/echo.yaml", "--port", str(taken.getsockname()[1]))
+    message = done.stderr.decode()
+    assert done.returncode == 1
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1, message
+    assert "cannot listen on" in message and "in use" in message
+
+
+@pytest.mark.parametrize("prefix", ["rt", "/a b", "/"])
+def test_serve_refuses_an_api_prefix_that_is_not_a_path(prefix):
+    done = wrapper("serve", "configs/echo.yaml", "--port", "0", "--api-prefix", prefix)
+    assert done.returncode == 2 and "api_prefix" in done.stderr.decode() and b"Traceback" not in done.stderr
+
+
+def test_serve_with_an_api_prefix_gives_its_runtime_the_prefixed_address(tmp_path):
+    with serving("configs/echo.yaml", tmp_path / "serve.log", api_prefix="/.rt") as url:
+        answer = subprocess.run(["curl", "-s", "-d", '{"p": 1}', f"{url}/2015-03-31/functions/function/invocations"],
+                                capture_output=True, timeout=30, check=True)
+        assert answer.stdout == b'{"p": 1}'
+        assert re.search(r"AWS_LAMBDA_RUNTIME_API=127\.0\.0\.1:\d+/\.rt$", (tmp_path / "serve.log").read_text(), re.M)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -40,8 +41,10 @@ def test_compiled_config_reads_and_maps_exactly_like_its_yaml(source, tmp_path):
     for event in sample_events(source):
         body = json.dumps(event).encode()
         described = [describe_event(c, path, body, base_env=BASE_ENV) for c in (compiled, from_yaml)]
-        for description in described:  # the one value that depends on the clock
+        for description in described:  # the one value that depends on the clock (hot mode: in the line)
             description.get("env", {}).pop("AWS_LAMBDA_DEADLINE_MS", None)
+            if isinstance(description.get("line"), str):
+                description["line"] = re.sub(r'"deadline":"\d+"', '"deadline":"?"', description["line"])
         assert described[0] == described[1]
 
 

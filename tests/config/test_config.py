@@ -213,6 +213,33 @@ def test_server_mode_restrictions(tmp_path, args, reason):
     assert any(reason in p.reason for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("text", "path", "reason"),
+    [
+        ("mode: hot\nargs: [{value: a}]", "args[0]", "hot mode: args may only be literal words"),
+        ("mode: hot\nfiles: {f: {value: a}}", "files", "hot mode: files are not allowed"),
+        ("mode: hot\nenv: {X: {value: a}}", "env.X", "hot mode: env values must be literal"),
+        ("mode: hot\nhot: {result_fd: 4}", "hot.result_fd", "applies only to framing: actionloop"),
+        ("mode: hot\nhot: {ack: true}", "hot.ack", "applies only to framing: actionloop"),
+        ("mode: hot\nhot: {framing: actionloop, ready_timeout_s: 2}", "hot.ready_timeout_s", "only with ack"),
+        ("mode: hot\nhot: {framing: actionloop, result_fd: 2}", "hot.result_fd", "greater than or equal to 3"),
+        ("mode: hot\nhot: {max_events: 0}", "hot.max_events", "greater than or equal to 1"),
+        ("mode: hot\nhot: {framing: http}", "hot.framing", "'lines' or 'actionloop'"),
+        ("hot: {max_events: 5}", "hot", "only allowed with mode: hot"),
+    ],
+    ids=["args", "files", "env", "result_fd-lines", "ack-lines", "ready-no-ack", "fd-2", "max-events-0", "framing",
+         "exec-mode"],
+)
+def test_hot_mode_restrictions(tmp_path, text, path, reason):
+    problems = problems_of(tmp_path, f"command: [prog]\ninputs: {{a: {{}}}}\n{text}\n")
+    assert [(p.path, reason in p.reason) for p in problems] == [(path, True)], problems
+
+
+def test_hot_mode_takes_stdin_and_defaults(tmp_path):
+    config = load_config(write(tmp_path, "mode: hot\ncommand: [cat]\nstdin: event\n"))
+    assert (config.hot.framing, config.hot.max_events, config.hot.max_rss_mib) == ("lines", None, None)
+
+
 def test_yaml_syntax_error_reports_line(tmp_path):
     [problem] = problems_of(tmp_path, "command: [cat\nargs: x\n")
     assert problem.path == "" and problem.line is not None
@@ -287,6 +314,64 @@ def test_resolve_failures_name_file_and_command0(tmp_path, command, reason):
     assert problem.file == str(tmp_path / "wrapper.yaml")
     assert problem.path == "command[0]"
     assert reason in problem.reason
+
+
+# Event values and the environment: names that change how programs load or start, AWS_* names, credentials
+
+UNSAFE_NAMES = ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "BASH_ENV", "ENV", "PATH", "PYTHONPATH",
+                "PYTHONSTARTUP", "PYTHONWARNINGS", "PERL5OPT", "PERL5LIB", "NODE_OPTIONS", "GCONV_PATH",
+                "GLIBC_TUNABLES", "RUBYOPT", "JAVA_TOOL_OPTIONS", "BASH_FUNC_x%%", "SHELLOPTS", "PS4", "HOME",
+                "OPENSSL_CONF", "GIT_SSH_COMMAND", "ld_preload", "path", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL",
+                "AWS_CONFIG_FILE", "AWS_LAMBDA_RUNTIME_API"]
+
+
+@pytest.mark.parametrize("name", [n for n in UNSAFE_NAMES if "%" not in n])
+@pytest.mark.parametrize("source", ["{value: x}", '{template: "{x}"}', '{template: "{file:f}"}'])
+def test_event_value_into_a_name_that_changes_how_programs_start_is_refused(tmp_path, name, source):
+    problems = problems_of(tmp_path, f"""
+        command: [cat]
+        inputs: {{x: {{}}}}
+        files: {{f: {{value: x}}}}
+        env:
+          {name}: {source}
+        """)
+    assert [(p.path, p.line) for p in problems] == [(f"env.{name}", 5)]
+    assert "allow_unsafe_env" in problems[0].reason and name in problems[0].reason
+
+
+def test_allow_unsafe_env_is_a_named_opt_in(tmp_path):
+    config = load_config(write(tmp_path, """
+        command: [python3, -c, "import sys; print(sys.path)"]
+        inputs: {x: {}}
+        env:
+          PYTHONPATH: {value: x}
+          LD_PRELOAD: /opt/lib/literal-is-the-authors-choice.so
+        allow_unsafe_env: [PYTHONPATH]
+        """))
+    assert config.allow_unsafe_env == ["PYTHONPATH"]
+
+
+@pytest.mark.parametrize("name", ["MODE", "TARGET_HOST", "LDAP_URI", "PATHNAME", "ENVIRONMENT", "XAWS_KEY"])
+def test_event_values_into_ordinary_names_are_fine(tmp_path, name):
+    assert load_config(write(tmp_path, f"command: [cat]\ninputs: {{x: {{}}}}\nenv: {{{name}: {{value: x}}}}\n"))
+
+
+def test_allow_unsafe_env_naming_no_event_mapped_entry_is_refused(tmp_path):
+    problems = problems_of(tmp_path, """
+        command: [cat]
+        env: {LD_PRELOAD: /literal.so}
+        allow_unsafe_env: [LD_PRELOAD, PYTHONPATH]
+        """)
+    assert [p.path for p in problems] == ["allow_unsafe_env[0]", "allow_unsafe_env[1]"]
+
+
+@pytest.mark.parametrize("name", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                                  "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_CREDENTIALS_FULL_URI"])
+def test_passing_a_credential_through_needs_aws_credentials(tmp_path, name):
+    problems = problems_of(tmp_path, f"command: [cat]\nenv_passthrough: [HOME_REGION, {name}]\n")
+    assert [p.path for p in problems] == ["env_passthrough[1]"]
+    assert "aws_credentials: true" in problems[0].reason
+    assert load_config(write(tmp_path, f"command: [cat]\nenv_passthrough: [{name}]\naws_credentials: true\n"))
 
 
 # one config type: every schema class has its value class, with the same fields

@@ -9,15 +9,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness import CONFIGS, SAMPLE_EVENTS, sample_events
 from wrapper.config.loader import load_config
 from wrapper.errors import InvalidEventError, ProgramError
 from wrapper.mapping.command import build_command, build_server_request
+from wrapper.mapping.hotline import build_hot_line
 from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import build_response
 from wrapper.programs.executable import resolve_executable
-from wrapper.types import ProcessResult
+from wrapper.types import Invocation, ProcessResult
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_ENV = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
@@ -43,6 +46,10 @@ def test_config_loads_and_maps_its_sample_events(path, tmp_path):
         if config.mode == "server":
             method, target, _, _ = build_server_request(config, values, event_body=body, http_request=http_request)
             assert method and target.startswith("/")
+            continue
+        if config.mode == "hot":
+            line = build_hot_line(config, values, Invocation("id", 0, body))
+            assert line.endswith(b"\n") and line.count(b"\n") == 1
             continue
         command = build_command(config, values, event_body=body, scratch_dir=str(tmp_path), context_env={},
                                 base_env=BASE_ENV)
@@ -120,3 +127,77 @@ def test_grep_bad_pattern_is_a_listed_error(tmp_path):
     with pytest.raises(ProgramError) as caught:
         run_config("grep.yaml", {"pattern": "(", "text": "x\n"}, tmp_path)
     assert (caught.value.error_type, caught.value.status_code) == ("Function.BadPattern", 400)
+
+
+# jq.yaml: a caller's filter must not read files (import, include, modulemeta), whatever its spelling
+
+SECRET = "S3CRET-FROM-DISK"
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory) -> Path:
+    """A directory of a .json file (data a filter could import) and a .jq module (code it could include)."""
+    directory = tmp_path_factory.mktemp("secrets")
+    (directory / "data.json").write_text(json.dumps({"secret": SECRET}))
+    (directory / "mod.jq").write_text(f'def leak: "{SECRET}";')
+    return directory
+
+
+def module_reads(directory: Path) -> list[str]:
+    """The ways a jq 1.6+ filter reads a file from disk, each one leaking SECRET when it works."""
+    return [
+        f'import "{directory}/data" as $d; $d',
+        f'import "data" as $d {{search: "{directory}"}}; $d',
+        f'include "mod" {{search: "{directory}"}}; leak',
+        f'import "mod" as m {{search: "{directory}"}}; m::leak',
+        f'import "{directory}/mod" as m; m::leak',
+    ]
+
+
+def test_the_module_reads_are_real_with_this_jq(secrets_dir, tmp_path):
+    """Without the config's check, jq itself reads the files: the refusal below guards a real door."""
+    leaked = [f for f in module_reads(secrets_dir)
+              if SECRET in subprocess.run(["jq", "-c", f], input=b"{}", capture_output=True, cwd=tmp_path,
+                                          check=False).stdout.decode()]
+    assert len(leaked) >= 3, leaked
+
+
+SEPARATORS = st.sampled_from([" ", "\t", "\n", "\r\n", "  ", "\n# a comment\n", " # import\n"])
+
+
+@st.composite
+def module_spellings(draw, directory: Path) -> str:
+    """A filter that reads a file: a directive or modulemeta, with odd whitespace, comments and a module header."""
+    sep = draw(SEPARATORS)
+    name = draw(st.sampled_from([
+        f"{directory}/data", f"{directory}/mod", "data", "mod", "../" * 8 + f"{directory}/mod",
+    ]))
+    meta = draw(st.sampled_from(["", f'{{search: "{directory}"}}', f'{{"search": ["{directory}"]}}']))
+    body = draw(st.sampled_from([
+        f'import{sep}"{name}"{sep}as{sep}$d{sep}{meta};{sep}$d',
+        f'import{sep}"{name}"{sep}as{sep}m{sep}{meta};{sep}m::leak',
+        f'include{sep}"{name}"{sep}{meta};{sep}leak',
+        f'"{name}"{sep}|{sep}modulemeta',
+    ]))
+    header = draw(st.sampled_from(["", "module {a: 1};", "# header\n", "module{};" + sep]))
+    return header + sep + body
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_jq_filter_cannot_read_files_from_disk(secrets_dir, tmp_path, data):
+    spelling = data.draw(module_spellings(secrets_dir))
+    try:
+        output = run_config("jq.yaml", {"filter": spelling, "document": {}}, tmp_path)
+    except InvalidEventError:
+        return  # refused before jq ran: the expected outcome for every spelling
+    except ProgramError as exc:  # jq ran and failed: it must not have printed the secret either
+        output = str(exc).encode()
+    assert SECRET.encode() not in output, spelling
+    raise AssertionError(f"not refused: {spelling!r}")
+
+
+@pytest.mark.parametrize("filter_", [".important", "map(.included_at)", '"importer"', ".x // \"A\" | ascii_downcase",
+                                     "[.[] | select(.imports > 1)]", "reduce .[] as $i (0; . + $i)"])
+def test_jq_filters_with_look_alike_words_still_run(filter_, tmp_path):
+    run_config("jq.yaml", {"filter": filter_, "document": {}}, tmp_path)  # raises InvalidEventError if refused

@@ -93,3 +93,19 @@ def test_grep_answers_http_callers_a_json_array():
         bad = requests.post(emulator.url + "/", json={"pattern": "(", "text": "x\n"}, timeout=WAIT_S)
     assert (ok.status_code, ok.headers["Content-Type"], ok.json()) == (200, "application/json", ["world"])
     assert (bad.status_code, bad.json()["errorType"]) == (400, "Function.BadPattern")
+
+
+def test_hot_configs_answer_http_callers():
+    with local_lambda(CONFIGS / "echo-hot.yaml") as emulator:
+        echo = requests.post(emulator.url + "/path?q=1", data=b"hi", headers={"Content-Type": "text/plain"},
+                             timeout=WAIT_S)
+    assert (echo.status_code, echo.headers["Content-Type"]) == (200, "application/octet-stream")
+    event = json.loads(echo.content)
+    assert (event["rawPath"], event["rawQueryString"], event["body"]) == ("/path", "q=1", "hi")
+    assert b"\n" not in echo.content and b'":"' in echo.content  # one compact line
+    with local_lambda(CONFIGS / "jq-hot.yaml") as emulator:
+        ok = requests.post(emulator.url + "/", json={"items": [{"name": "a", "price": 2}]}, timeout=WAIT_S)
+        bad = requests.post(emulator.url + "/", json=[1, 2], timeout=WAIT_S)
+    assert (ok.status_code, ok.headers["Content-Type"]) == (200, "application/json")
+    assert ok.json() == {"count": 1, "total": 2, "names": ["a"]}
+    assert (bad.status_code, bad.json()["errorType"]) == (400, "Function.InvalidEvent")

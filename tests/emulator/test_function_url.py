@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 
 import pytest
 import requests
@@ -199,3 +200,33 @@ def result(body: object, *, raw: bytes | None = None, function_error: str | None
 ])
 def test_result_becomes_the_http_answer(invoke_result, status, headers, body):
     assert build_http_response(invoke_result) == (status, headers, body)
+
+
+@pytest.mark.parametrize("document", [
+    {"statusCode": 200, "headers": {"X-A": "1\r\nSet-Cookie: injected=1"}},
+    {"statusCode": 200, "headers": {"X-A": "1\nX-Injected: 1"}},
+    {"statusCode": 200, "headers": {"X-A\r\nX-Injected": "1"}},
+    {"statusCode": 200, "headers": {"X A": "1"}},
+    {"statusCode": 200, "cookies": ["a=1\r\nX-Injected: 1"]},
+    {"statusCode": 200, "headers": {"X-A": "nul\x00byte"}},
+])
+def test_header_values_or_names_that_would_split_the_answer_are_refused(emulator, document):
+    answer, _ = answering(document)
+    runtime = serve(emulator.address, answer, 1)
+    with socket.create_connection(("127.0.0.1", int(emulator.url.rsplit(":", 1)[1])), timeout=30) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    runtime.result()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.startswith(b"HTTP/1.1 502"), raw[:300]
+    assert b"injected" not in head.lower()
+
+
+def test_deeply_nested_runtime_answer_is_a_502_not_a_dead_connection(emulator):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    runtime = serve(emulator.address, lambda event: ("response", nested), 1)
+    response = requests.get(emulator.url + "/", timeout=30)
+    runtime.result()
+    assert response.status_code == 502

@@ -7,11 +7,14 @@ curl, the AWS tutorial's style): neither knows anything of wrapper, which shows 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shlex
 import shutil
 import signal
 import sys
+import time
 
 import pytest
 
@@ -185,3 +188,15 @@ def test_a_replaced_runtime_takes_its_other_sessions_with_it(program, tmp_path, 
         answer = echo(emulator, {"sleep": 60} if fault == "timeout" else {"crash": True})
         assert answer.json()["errorType"] == ("Sandbox.Timedout" if fault == "timeout" else "Runtime.ExitError")
         wait_until(lambda: not is_live(escaped), "the runtime's escaped descendant to die")
+
+
+def test_a_runtime_that_keeps_failing_init_is_restarted_with_backoff(program, caplog):
+    caplog.set_level(logging.INFO, logger="wrapper.emulator")
+    with Emulator(runtime_argv=program("echo_runtime"), env={"ECHO_RUNTIME_INIT_ERROR": "1"}) as emulator:
+        for _ in range(600):  # until it has failed init five times
+            if emulator.stats.init_errors >= 5:
+                break
+            time.sleep(0.02)
+    delays = [float(m.group(1)) for r in caplog.records
+              if (m := re.search(r"restarting in ([0-9.]+) s", r.getMessage()))]
+    assert delays[:4] == [0.1, 0.2, 0.4, 0.8], delays  # doubling up to BACKOFF_MAX_S, never a tight loop

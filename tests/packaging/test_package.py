@@ -4,6 +4,7 @@ descriptions parse. Real pip, real zip, real emulator; the dependency download i
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
 import stat
@@ -137,6 +138,24 @@ def test_echo_zip_runs_under_emulator_with_only_vendored_packages(echo_out, bare
     payload = b'{"hello": "world!"}'
     result = invoke_zip(task_root, "echo.yaml", payload, bare_python, monkeypatch)
     assert (result.status, result.function_error, result.body) == (200, None, payload)
+
+
+def test_hot_configs_run_from_the_zip(deps_cache, bare_python, tmp_path, monkeypatch):
+    """Hot mode from the packaged zip: echo-hot (lines) and the unicode-names worker (actionloop, shipped beside)."""
+    echo_hot = tmp_path / "echo-hot"
+    package(ROOT / "configs" / "echo-hot.yaml", echo_hot, arch=ARCH, python_version=PYTHON, deps_cache=deps_cache)
+    task_root = unpack(echo_hot / "function.zip", tmp_path / "task-echo-hot")
+    result = invoke_zip(task_root, "echo-hot.yaml", b'{"hello": "world!"}', bare_python, monkeypatch)
+    assert (result.status, result.function_error, result.body) == (200, None, b'{"hello":"world!"}')
+
+    worker = tmp_path / "unicode-names"
+    package(ROOT / "examples" / "unicode-names" / "wrapper.yaml", worker, arch=ARCH, python_version=PYTHON,
+            deps_cache=deps_cache)
+    task_root = unpack(worker / "function.zip", tmp_path / "task-worker")
+    assert (task_root / "worker.py").is_file()
+    result = invoke_zip(task_root, "wrapper.yaml", b'{"q": "snowman"}', bare_python, monkeypatch)
+    assert result.function_error is None, result.body
+    assert json.loads(result.body)["matches"][0]["name"] == "SNOWMAN"
 
 
 # 2. a program inside the project tree, and a file named on the command line

@@ -232,6 +232,7 @@ HTTP_BAD = {
     "http_not_an_object": _http("", requestContext__http=5),
     "nul_in_body": _http("", body='{"name": "a\\u0000"}'),
     "huge_body": _http("", body=json.dumps({"name": "n" * (4 * MIB)})),
+    "body_nested_deeply": _http("", body=nested(100_000)),  # was Runtime.InternalError with a stack trace
 }
 
 
@@ -240,6 +241,7 @@ HTTP_TOLERATED = ["headers_not_an_object", "header_values_nested", "cookies_of_o
 # bad values inside a well-formed envelope: these must be answered as HTTP 400
 HTTP_BAD_SHAPED_400 = [
     "body_not_json", "body_json_but_wrong_type", "nul_in_body", "huge_body", "body_base64_invalid_utf8",
+    "body_nested_deeply",
 ]
 
 

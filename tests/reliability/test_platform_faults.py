@@ -79,7 +79,7 @@ def test_next_answered_500_makes_the_runtime_exit_non_zero(sandbox):
 
 
 @pytest.mark.parametrize("fault", [{"drop": True}, {"status": 502}])
-def test_next_failing_once_is_retried_and_the_runtime_goes_on(sandbox, fault):
+def test_next_failing_once_makes_the_runtime_exit_and_nothing_is_lost(sandbox, fault):
     config = echo_config(sandbox)
     with start_emulator(config, log=sandbox.log) as emulator:
         pid = runtime_pid(emulator)
@@ -88,11 +88,11 @@ def test_next_failing_once_is_retried_and_the_runtime_goes_on(sandbox, fault):
         results = [emulator.invoke(b'{"n": %d}' % n, timeout_s=WAIT_S * 3) for n in (1, 2)]
         posts = emulator.stats.posts
         pids = emulator.runtime_pids
-    if "drop" in fault:  # a lost connection is retried on a fresh one
-        assert pids == [pid]
-        assert all(r.function_error is None for r in results)
-    else:  # a 5xx from /next is fatal: the runtime exits and is replaced, nothing is lost
-        assert all(r.function_error is None for r in results), [r.body for r in results]
+    # A 5xx from /next is fatal, and so is a /next whose connection drops after it went out: the client cannot
+    # tell that drop from an answer lost after an invocation was handed out, and never asks again (exactly once).
+    # The runtime exits and is replaced; this drop came before anything was handed out, so nothing is lost.
+    assert pids != [pid]
+    assert all(r.function_error is None for r in results), [r.body for r in results]
     assert all(posts[r.request_id] == 1 for r in results)
 
 
@@ -134,6 +134,39 @@ def test_response_connection_dropped_once_is_retried_and_answered_once(sandbox):
     assert result.function_error is None and json.loads(result.body)["stdin"] == '{"n": 1}'
     # the dropped post never reached the state machine; the retry on a fresh connection did, once
     assert stats.posts[result.request_id] == 2 and stats.responses == 2
+    assert after.function_error is None
+
+
+def test_next_answer_lost_after_the_handout_is_answered_by_the_platform_not_dropped(sandbox):
+    config = echo_config(sandbox)
+    with start_emulator(config, log=sandbox.log, timeout_s=60.0) as emulator:
+        pid = runtime_pid(emulator)
+        emulator.inject_fault("next", lose_answer=True)  # the invocation is handed out, the answer never arrives
+        handed_out = emulator.invoke(b'{"n": 1}', timeout_s=WAIT_S * 3)
+        after = emulator.invoke(b'{"n": 2}', timeout_s=WAIT_S * 3)
+        new_pids = emulator.runtime_pids
+        posts = emulator.stats.posts
+    # A retried /next would have left it to time out (Sandbox.Timedout, after 60 s); the runtime exits instead,
+    # and the platform answers the invocation it handed out at once.
+    assert error_type(handed_out) == "Runtime.ExitError", handed_out.body
+    assert posts.get(handed_out.request_id, 0) == 0
+    assert new_pids != [pid]
+    assert after.function_error is None and posts[after.request_id] == 1
+    assert "not asking again" in sandbox.log_text()
+    assert survivors(sandbox.tag) == []
+
+
+def test_response_answer_lost_is_posted_again_refused_and_the_runtime_goes_on(sandbox):
+    config = echo_config(sandbox)
+    with start_emulator(config, log=sandbox.log) as emulator:
+        pid = runtime_pid(emulator)
+        emulator.inject_fault("response", lose_answer=True)  # recorded, then the connection drops unanswered
+        result = emulator.invoke(b'{"n": 1}', timeout_s=WAIT_S * 3)
+        after = emulator.invoke(b'{"n": 2}', timeout_s=WAIT_S * 3)
+        stats = emulator.stats
+        assert emulator.runtime_pids == [pid]
+    assert result.function_error is None and json.loads(result.body)["stdin"] == '{"n": 1}'
+    assert stats.posts[result.request_id] == 2 and stats.responses == 2  # the repeat was refused (403), harmless
     assert after.function_error is None
 
 
@@ -220,7 +253,13 @@ def test_sigterm_in_server_mode_stops_the_server_and_exits_0(sandbox):
 
 
 def test_regression_sigterm_with_concurrency_leaves_programs_running(sandbox):
-    """Found by this suite, fixed in 01b1d17: loops in daemon threads could not unwind, their programs survived."""
+    """Found by this suite, fixed in 01b1d17: loops in daemon threads could not unwind, their programs survived.
+
+    It still failed 1 run in 3 under load: a SIGTERM landing between a program's spawn and its registration
+    missed that program. Fixed at the cause (the handler only sets a flag; the shutdown waits for a start in
+    progress and refuses later ones); test_runtime.py's test_regression_sigterm_between_spawn_and_registration...
+    hits that window deterministically.
+    """
     config = echo_config(sandbox, timeout_s=60)
     with ThreadPoolExecutor(3) as pool, Emulator(runtime_argv=None, port=0, function_timeout_s=60) as emulator:
         runtime = spawn_runtime(emulator.address, config, sandbox, AWS_LAMBDA_MAX_CONCURRENCY="3")

@@ -35,6 +35,23 @@ def test_soak_answers_every_invocation_once_and_leaks_nothing(tmp_path, concurre
     assert last.rss_kib - first.rss_kib < RSS_GROWTH_LIMIT_KIB, report
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_hot_soak_answers_every_event_once_with_recycling_and_leaks_nothing(tmp_path, concurrency):
+    result = run_soak(SOAK_N, concurrency, tmp_path, mode="hot")
+    report = samples_table(result)
+    assert result.wrong == [], result.wrong[:10]
+    assert result.answered_once == SOAK_N
+    assert result.runtime_starts == 1, "the runtime was replaced during the soak"
+    # recycled after N/10 answers each; replaced after the timeout and the crash
+    assert max(result.generations.values()) <= SOAK_N // 10, result.generations
+    assert len(result.generations) >= 8, result.generations
+    first, last = result.samples[0], result.samples[-1]
+    assert [s.fds for s in result.samples] == [first.fds] * len(result.samples), report
+    assert [s.threads for s in result.samples] == [first.threads] * len(result.samples), report
+    assert all(s.children <= concurrency and s.tagged <= concurrency for s in result.samples), report
+    assert last.rss_kib - first.rss_kib < RSS_GROWTH_LIMIT_KIB, report
+
+
 def test_regression_runtime_rss_grows_with_every_invocation(tmp_path):
     # invalid events: no program runs, so all the runtime does per invocation is next → handle → post
     config = write_config(tmp_path, "command: [cat]\ninputs: {x: {type: integer}}\n")

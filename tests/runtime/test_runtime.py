@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -238,3 +241,152 @@ def test_sigterm_during_invocations_stops_the_programs_and_exits_cleanly(tmp_pat
                 for _ in range(100):  # killed by the runtime on its way out; give init a moment to reap
                     os.kill(pid, 0)
                     time.sleep(0.05)
+
+
+def test_wrapper_run_works_against_a_runtime_api_under_a_path_prefix(tmp_path):
+    config = write_config(tmp_path, "command: [cat]\nstdin: event\n")
+    # the emulator serves the Runtime API under /.rt only, and gives its runtimes host:port/.rt
+    with start(config, api_prefix="/.rt") as emulator:
+        result = emulator.invoke(b'{"under": "a prefix"}', timeout_s=30)
+        assert emulator.stats.runtime_starts == 1
+    assert result.function_error is None and result.body == b'{"under": "a prefix"}'
+
+
+class _NoDeadlineAPI(BaseHTTPRequestHandler):
+    """A Runtime API stand-in: one event without a deadline header, then a long-poll that never answers."""
+
+    protocol_version = "HTTP/1.1"
+    posted: ClassVar[list[bytes]] = []
+    served = False
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        if type(self).served:
+            time.sleep(60)  # the runtime is stopped long before
+            return
+        type(self).served = True
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def do_POST(self):  # noqa: N802
+        self.posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_missing_deadline_falls_back_to_the_configs_timeout_not_60_seconds(tmp_path):
+    config = context_config(tmp_path, "timeout_s: 7")
+    handler = type("Handler", (_NoDeadlineAPI,), {"posted": [], "served": False})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT),
+           "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}"}
+    runtime = subprocess.Popen([*RUNTIME, str(config)], env=env, stderr=subprocess.PIPE)
+    try:
+        for _ in range(400):
+            if handler.posted:
+                break
+            time.sleep(0.05)
+    finally:
+        runtime.send_signal(signal.SIGTERM)
+        runtime.wait(timeout=10)
+        server.shutdown()
+        server.server_close()
+    assert handler.posted, runtime.stderr.read()
+    seen = json.loads(handler.posted[0])
+    ahead_ms = int(seen["env"]["AWS_LAMBDA_DEADLINE_MS"]) - seen["started"] * 1000
+    assert 0 < ahead_ms <= 7_000  # the config's timeout_s (7 s), not the 60 s default
+
+
+WINDOW_RUNTIME = """\
+import os, signal, subprocess, sys, time
+from wrapper.programs import reaper
+from wrapper.runtime.client import RuntimeClient
+from wrapper.runtime.loop import Runtime
+
+class Handler:
+    # A handler whose program start is hit by SIGTERM exactly between spawn and registration.
+    def handle(self, invocation):
+        def spawn():
+            proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(sys.argv[2], "w") as f:
+                f.write(str(proc.pid))
+            os.kill(os.getpid(), signal.SIGTERM)  # lands here: started, not yet registered
+            time.sleep(0.5)  # room for a shutdown that does not wait for this start to run first, and miss it
+            return proc
+        proc = reaper.start_run(spawn)
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # until the shutdown kills it
+        reaper.finish_run(proc)
+        return b'"done"', "application/json"
+
+    def close(self):
+        reaper.kill_running_groups()
+
+address = sys.argv[1]
+sys.exit(Runtime(Handler(), lambda: RuntimeClient(address)).run())
+"""
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_regression_sigterm_between_spawn_and_registration_leaves_the_program_running(tmp_path, concurrency):
+    script = tmp_path / "window.py"
+    script.write_text(WINDOW_RUNTIME.replace("(address))", f"(address), concurrency={concurrency})"))
+    pid_file = tmp_path / "pid"
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
+    with ThreadPoolExecutor(1) as pool, Emulator(runtime_argv=None, port=0, function_timeout_s=30) as emulator:
+        runtime = subprocess.Popen([PYTHON, str(script), emulator.address, str(pid_file)], env=env,
+                                   stderr=subprocess.PIPE)
+        pool.submit(emulator.invoke, b"{}")
+        code = runtime.wait(timeout=20)
+        message = runtime.stderr.read().decode()
+    program = int(pid_file.read_text())
+    assert code == 0, message
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # killed by the runtime on its way out; give init a moment to reap
+            os.kill(program, 0)
+            time.sleep(0.05)
+
+
+def test_event_making_the_command_too_large_to_exec_is_invalid_event_not_a_spawn_error(tmp_path):
+    from wrapper.programs.execlimits import exec_budget_bytes  # the runtime inherits this process's stack limit
+
+    config = write_config(tmp_path, """\
+        command: [echo]
+        inputs:
+          word: {max_length: 1000000}
+          words: {type: list, items: string, max_items: 1000000}
+        args:
+          - {value: word}
+          - {value: words}
+          - {value: words}
+          - {value: words}
+        """)
+    count = exec_budget_bytes() // (3 * (100 + 1 + 8)) + 100  # three copies of the list: just over the budget
+    with start(config, timeout_s=30) as emulator:
+        one_long = emulator.invoke(json.dumps({"word": "a" * 200_000, "words": []}).encode(), timeout_s=30)
+        many = emulator.invoke(json.dumps({"word": "a", "words": ["w" * 100] * count}).encode(), timeout_s=30)
+        fine = emulator.invoke(json.dumps({"word": "a" * 100_000, "words": ["w"]}).encode(), timeout_s=30)
+    for result in (one_long, many):  # the first, one word over 128 KiB, was refused before; the total was not
+        assert json.loads(result.body)["errorType"] == "Function.InvalidEvent", result.body[:300]
+    assert "too large to start" in json.loads(many.body)["errorMessage"]
+    assert fine.function_error is None
+
+
+@pytest.mark.parametrize(("token", "reason"), [("", "is blank"), ("   ", "is blank"), (" s3cret", "whitespace"),
+                                               ("s3cret\n", "whitespace")])
+def test_bearer_token_variable_blank_or_padded_fails_at_init_with_a_clear_message(tmp_path, token, reason):
+    config = write_config(tmp_path, "command: [cat]\nauth: {bearer_token_env: API_TOKEN}\n")
+    with start(config, env={"API_TOKEN": token}) as emulator:
+        result = emulator.invoke(b"{}", timeout_s=30)
+    error = json.loads(result.body)
+    assert error["errorType"] == "Runtime.ConfigError", error
+    assert "API_TOKEN" in error["errorMessage"] and reason in error["errorMessage"]
+    assert "s3cret" not in error["errorMessage"]

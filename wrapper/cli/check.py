@@ -103,7 +103,7 @@ def describe_event(config: Config, config_path: Path, event: bytes, *, base_env:
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
     except ConfigError:
         executable = config.command[0]  # show the mapping even where the program is not installed
-    handler = FunctionHandler(config, executable, base_env=base_env)
+    handler = FunctionHandler(config, executable, base_env=base_env, config_dir=str(config_path.resolve().parent))
     invocation = Invocation(
         request_id="00000000-0000-0000-0000-000000000000",
         deadline_ms=int(time.time() * 1000 + config.timeout_s * 1000),

@@ -65,17 +65,22 @@ def local_lambda(
             package_root = str(Path(__file__).resolve().parent.parent.parent)
             extra_env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environ.get("PYTHONPATH")]))
     output = sys.stderr if quiet else None
-    return Emulator(
-        runtime_argv=runtime_argv,
-        host=host,
-        port=port,
-        function_timeout_s=timeout_s or 3.0,
-        memory_mb=args.memory,
-        runtimes=runtimes,
-        env=extra_env,
-        task_root=task_root,
-        handler=handler,
-        runtime_stdout=output,
-        runtime_stderr=output,
-        max_concurrency=args.max_concurrency,
-    )
+    try:
+        return Emulator(
+            runtime_argv=runtime_argv,
+            host=host,
+            port=port,
+            function_timeout_s=timeout_s or 3.0,
+            memory_mb=args.memory,
+            runtimes=runtimes,
+            env=extra_env,
+            task_root=task_root,
+            handler=handler,
+            runtime_stdout=output,
+            runtime_stderr=output,
+            max_concurrency=args.max_concurrency,
+            api_prefix=getattr(args, "api_prefix", ""),
+        )
+    except ValueError as exc:  # e.g. an --api-prefix that is not a path
+        print(f"wrapper: {exc}", file=sys.stderr)
+        return None

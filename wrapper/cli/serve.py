@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from wrapper import TYPE_CHECKING
-from wrapper.cli import EXIT_OK, EXIT_USAGE
+from wrapper.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from wrapper.cli.local import add_function_options, local_lambda
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--port", type=int, default=9001, help="port (default 9001; 0 picks a free one)")
     add_function_options(parser)
     parser.add_argument("--runtimes", type=int, default=1, help="runtime processes serving the queue (default 1)")
+    parser.add_argument("--api-prefix", default="", metavar="PATH",
+                        help="serve the Runtime API under this path prefix, e.g. /.rt (default: none)")
     # main() takes the runtime command off before argparse; the usage line still shows where it goes
     parser.usage = parser.format_usage().removeprefix("usage: ").strip() + " [-- RUNTIME_ARGV ...]"
     parser.set_defaults(main=main)
@@ -43,7 +45,12 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         return EXIT_USAGE
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with emulator:
+    try:
+        emulator.start()
+    except OSError as exc:  # the port is taken, or the address is not ours
+        print(f"wrapper serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
         print(
             f"wrapper: local Lambda at {emulator.url}\n"
             f"  invoke:       POST {emulator.url}/2015-03-31/functions/function/invocations\n"
@@ -57,4 +64,6 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 pass
         except KeyboardInterrupt:
             pass
+    finally:
+        emulator.stop()
     return EXIT_OK

@@ -6,11 +6,13 @@ from typing import Any
 
 import yaml
 
+from wrapper.config.envsafety import CREDENTIAL_NAMES, unsafe_env_reason
 from wrapper.config.metrics import check_metrics
 from wrapper.config.schema import (
     EnvValueConfig,
     FileArgConfig,
     FlagArgConfig,
+    HotConfig,
     InputConfig,
     StdinConfig,
     SwitchArgConfig,
@@ -39,6 +41,7 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     found += _check_inputs(config.inputs)
     found += _check_references(config)
     found += check_metrics(config)
+    found += _check_env_safety(config)
     return [problem_at(node, loc, reason, file) for loc, reason in found]
 
 
@@ -48,18 +51,36 @@ def _check_mode(config: WrapperConfig) -> list[tuple[Loc, str]]:
         found.append((("mode",), "mode 'server' needs a 'server:' section"))
     if config.mode == "exec" and config.server is not None:
         found.append((("server",), "'server:' is only allowed with mode: server"))
-    if config.mode != "server":
+    if config.mode != "hot" and config.hot != HotConfig():  # the defaults, as `wrapper check` prints them, are fine
+        found.append((("hot",), "'hot:' is only allowed with mode: hot"))
+    if config.mode == "hot":
+        found += _check_hot(config)
+    if config.mode == "exec":
         return found
+    mode = config.mode
     for index, arg in enumerate(config.args):
         if not isinstance(arg, str):
-            found.append((("args", index), "server mode: args may only be literal words (the program starts once)"))
-    if config.stdin != "none":
+            found.append((("args", index), f"{mode} mode: args may only be literal words (the program starts once)"))
+    if mode == "server" and config.stdin != "none":
         found.append((("stdin",), "server mode: stdin is not allowed (use server.request.body)"))
     if config.files:
-        found.append((("files",), "server mode: files are not allowed"))
+        found.append((("files",), f"{mode} mode: files are not allowed"))
     for name, value in config.env.items():
         if not isinstance(value, str):
-            found.append((("env", name), "server mode: env values must be literal strings (no inputs at init)"))
+            found.append((("env", name), f"{mode} mode: env values must be literal strings (no inputs at init)"))
+    return found
+
+
+def _check_hot(config: WrapperConfig) -> list[tuple[Loc, str]]:
+    """Keys that would be silently ignored are errors (their defaults, as `wrapper check` prints them, are fine)."""
+    hot, default = config.hot, HotConfig()
+    found: list[tuple[Loc, str]] = []
+    if hot.framing == "lines":
+        for key in ("result_fd", "ack"):
+            if getattr(hot, key) != getattr(default, key):
+                found.append((("hot", key), f"{key} applies only to framing: actionloop"))
+    if not hot.ack and hot.ready_timeout_s != default.ready_timeout_s:
+        found.append((("hot", "ready_timeout_s"), "ready_timeout_s applies only with ack: true"))
     return found
 
 
@@ -155,4 +176,24 @@ def _check_references(config: WrapperConfig) -> list[tuple[Loc, str]]:
             need_input(("server", "request", "body", "value"), request.body.value)
             if request.body.template is not None:
                 need_template(("server", "request", "body", "template"), request.body.template, files_allowed=False)
+    return found
+
+
+def _check_env_safety(config: WrapperConfig) -> list[tuple[Loc, str]]:
+    """No event value chooses a name that changes how programs start, unless allowed; credentials only if asked."""
+    found: list[tuple[Loc, str]] = []
+    from_event = {name for name, value in config.env.items() if isinstance(value, EnvValueConfig)}
+    for name in sorted(from_event - set(config.allow_unsafe_env)):
+        reason = unsafe_env_reason(name)
+        if reason is not None:
+            found.append((("env", name), (f"an event value must not choose {name} ({reason}); "
+                                          "list it in allow_unsafe_env if the program reads it as plain data")))
+    for index, name in enumerate(config.allow_unsafe_env):
+        if name not in from_event:
+            found.append((("allow_unsafe_env", index), f"{name} is not an env entry that takes an event value"))
+    if not config.aws_credentials:
+        for index, name in enumerate(config.env_passthrough):
+            if name.upper() in CREDENTIAL_NAMES:
+                found.append((("env_passthrough", index),
+                              f"{name} is a credential: pass the function's credentials with aws_credentials: true"))
     return found

@@ -7,13 +7,13 @@ across fields are wrapper.config.rules', YAML line tracking wrapper.config.yamlp
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from wrapper.config.fields import ENV_NAME_PATTERN, TAG_PREFIX, BaseConfig, Name, TemplateText, Word
+from wrapper.config.fields import ENV_NAME_PATTERN, TAG_PREFIX, BaseConfig, Name, Word
 from wrapper.config.metrics import MetricsConfig
+from wrapper.config.modes import HotConfig, ReadyConfig, RequestConfig, ServerConfig
 from wrapper.config.parts import (
     ArgConfig,
     DestinationConfig,
@@ -33,9 +33,10 @@ from wrapper.protocol import ERROR_TYPE_PATTERN
 
 __all__ = [
     "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
-    "FileArgConfig", "FileConfig", "FlagArgConfig", "HttpConfig", "InputConfig", "OutputConfig", "PayloadConfig",
-    "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig", "StatusCodesConfig",
-    "StdinConfig", "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig",
+    "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig", "OutputConfig",
+    "PayloadConfig", "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig",
+    "StatusCodesConfig", "StdinConfig", "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig",
+    "WrapperConfig",
 ]
 
 
@@ -100,76 +101,6 @@ class ExitCodeConfig(BaseConfig):
         return self
 
 
-class ReadyConfig(BaseConfig):
-    """Server mode: when the program counts as ready."""
-
-    path: str | None = Field(None, description="HTTP GET path answering 2xx when ready; null: a TCP connect check.")
-    timeout_s: float = Field(
-        8.0, gt=0, le=10,
-        description="How long to wait at init; must fit Lambda's 10 s init budget.",
-    )
-    interval_s: float = Field(0.02, gt=0, description="Pause between readiness checks.")
-
-
-class RequestConfig(BaseConfig):
-    """Server mode: the HTTP request sent to the program for each invocation."""
-
-    method: str = Field("GET", pattern=r"^[A-Z]+$", description="HTTP method.")
-    path: TemplateText = Field("/", description="Path; `{name}` placeholders are URL-path-encoded.")
-    query: dict[str, TemplateText] = Field(
-        default_factory=dict,
-        description="Query parameters; values are templates, URL-encoded; a null optional input drops its key.",
-    )
-    headers: dict[str, TemplateText] = Field(default_factory=dict, description="Request headers; values are templates.")
-    body: PayloadConfig = Field(
-        "none",
-        description="`none`, `event` (the raw payload), `{value: NAME, as: text|json|base64}` or `{template: ...}`.",
-    )
-    timeout_header: str | None = Field(
-        None,
-        description="Header carrying the remaining time in seconds (e.g. X-Prometheus-Scrape-Timeout-Seconds).",
-    )
-    forward_headers: list[str] = Field(
-        default_factory=list,
-        description="HTTP events: request headers copied through (lower-case names).",
-    )
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
-
-
-def _valid_status_ranges(value: str) -> str:
-    for chunk in value.split(","):
-        if not re.fullmatch(r"\s*[1-5]\d\d\s*(-\s*[1-5]\d\d\s*)?", chunk):
-            raise ValueError(f"{value!r} must be statuses or ranges like '200-299,304'")
-    return value
-
-
-class ServerConfig(BaseConfig):
-    """Server mode: the long-lived program and how each invocation becomes a request to it."""
-
-    port: int = Field(ge=1, le=65535, description="The program listens on 127.0.0.1:port; requests only ever go there.")
-    ready: ReadyConfig = Field(default_factory=ReadyConfig, description="Readiness check at init.")
-    request: RequestConfig = Field(default_factory=RequestConfig, description="The request per invocation.")
-    success_status: Annotated[str, BeforeValidator(lambda v: _valid_status_ranges(str(v)))] = Field(
-        "200-299",
-        description="Upstream statuses that count as success; others give Function.UpstreamError (status kept).",
-    )
-    pass_status: bool = Field(
-        False,
-        description="HTTP callers: return the upstream status and body as-is instead of an error.",
-    )
-    restart_backoff_s: float = Field(
-        0.1, gt=0,
-        description="First delay before restarting a dead program; doubles each time.",
-    )
-    max_restart_backoff_s: float = Field(5.0, gt=0, description="Upper bound of the restart delay.")
-
-
 class StatusCodesConfig(BaseConfig):
     """HTTP statuses for each kind of failure."""
 
@@ -204,10 +135,11 @@ class WrapperConfig(BaseConfig):
     """The whole config file."""
 
     version: Literal[1] = Field(1, description="Schema version; only 1 exists.")
-    mode: Literal["exec", "server"] = Field(
+    mode: Literal["exec", "server", "hot"] = Field(
         "exec",
         description="`exec`: one process per invocation; `server`: one long-lived program, started at init, answering "
-        "HTTP on loopback.",
+        "HTTP on loopback; `hot`: one long-lived program, started at init, fed one line per event on stdin and "
+        "answering with one line (see `hot`).",
     )
     command: list[Word] = Field(
         min_length=1,
@@ -236,12 +168,20 @@ class WrapperConfig(BaseConfig):
     )
     env_passthrough: list[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")]] = Field(
         default_factory=list,
-        description="Names copied from the runtime's own environment.",
+        description="Names copied from the runtime's own environment. Credential names (`AWS_ACCESS_KEY_ID`, "
+        "`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_CONTAINER_*` credentials) need `aws_credentials: true`.",
     )
     aws_credentials: bool = Field(
         False,
         description="Pass the function's AWS credentials "
         "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).",
+    )
+    allow_unsafe_env: list[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")]] = Field(
+        default_factory=list,
+        description="Names in `env` that may take an event value (`{value}` or `{template}`) although they change "
+        "how programs load or start (`LD_*`, `BASH_ENV`, `ENV`, `PATH`, `PYTHON*`, `PERL5*`, `NODE_OPTIONS`, "
+        "`GCONV_PATH`, `GLIBC_TUNABLES`, ...; the list: `wrapper/config/envsafety.py`) or are `AWS_*` names. "
+        "Without it, such a mapping is a config error.",
     )
     files: dict[Name, FileConfig] = Field(
         default_factory=dict,
@@ -267,6 +207,9 @@ class WrapperConfig(BaseConfig):
     )
     stderr_tail_bytes: int = Field(2048, ge=0, description="How much of stderr goes into error messages.")
     server: ServerConfig | None = Field(None, description="Required when mode is server, forbidden otherwise.")
+    hot: HotConfig = Field(
+        default_factory=HotConfig, description="Hot mode's program and its supervision; only with mode: hot."
+    )
     http: HttpConfig = Field(default_factory=HttpConfig, description="How HTTP events are answered.")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Authorization of HTTP callers.")
     metrics: MetricsConfig | None = Field(

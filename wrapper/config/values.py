@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from typing import Any, Literal, TypeVar
 
     V = TypeVar("V", bound="Value")
-    Mode = Literal["exec", "server"]
+    Mode = Literal["exec", "server", "hot"]
     OutputFormat = Literal["raw", "text", "json", "lines", "base64", "prometheus_json"]
     InputType = Literal["string", "integer", "number", "boolean", "list", "object"]
     ItemType = Literal["string", "integer", "number", "boolean"]
@@ -215,6 +215,17 @@ class Server(Value):
     max_restart_backoff_s: float
 
 
+class Hot(Value):
+    framing: Literal["lines", "actionloop"]
+    result_fd: int
+    ack: bool
+    ready_timeout_s: float
+    max_events: int | None
+    max_rss_mib: int | None
+    restart_backoff_s: float
+    max_restart_backoff_s: float
+
+
 class StatusCodes(Value):
     invalid_event: int
     unauthorized: int
@@ -263,6 +274,7 @@ class Config(Value):
     env: dict[str, str | EnvValue]
     env_passthrough: list[str]
     aws_credentials: bool
+    allow_unsafe_env: list[str]
     files: dict[str, File]
     scratch: Scratch
     output: Output
@@ -272,6 +284,7 @@ class Config(Value):
     deadline_margin_s: float
     stderr_tail_bytes: int
     server: Server | None
+    hot: Hot
     http: Http
     auth: Auth
     metrics: Metrics | None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from typing import IO, Any, Self
@@ -40,11 +41,13 @@ class Emulator:
                  function_name: str = "function", function_timeout_s: float = 3.0, memory_mb: int = 128,
                  runtimes: int = 1, env: dict[str, str] | None = None, task_root: str | None = None,
                  handler: str | None = None, runtime_stdout: Output = None, runtime_stderr: Output = None,
-                 max_concurrency: int | None = None) -> None:
+                 max_concurrency: int | None = None, api_prefix: str = "") -> None:
         if function_timeout_s <= 0:
             raise ValueError(f"function_timeout_s must be positive, not {function_timeout_s}")
         if runtimes < 1:
             raise ValueError(f"runtimes must be at least 1, not {runtimes}")
+        if api_prefix and not re.fullmatch(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+", api_prefix):
+            raise ValueError(f"api_prefix must be a path such as /.rt, not {api_prefix!r}")
         if runtime_argv is not None and not runtime_argv:
             raise ValueError("runtime_argv must name a program (or be None to run no runtime)")
         self.function_name = function_name
@@ -59,7 +62,8 @@ class Emulator:
         self._stats = Stats()
         self._faults = Faults()
         self._invocations = Invocations(timeout_s=function_timeout_s, stats=self._stats)
-        self._shared = Shared(self._invocations, self._faults, self._stats, function_name, self.function_arn)
+        self._shared = Shared(self._invocations, self._faults, self._stats, function_name, self.function_arn,
+                              api_prefix)
         self._servers: list[EmulatorHTTPServer] = []
         self._slots: list[RuntimeSlot] = []
         self._threads: list[threading.Thread] = []
@@ -114,20 +118,22 @@ class Emulator:
 
     @property
     def address(self) -> str:
-        """host:port of the main listener, the value for AWS_LAMBDA_RUNTIME_API of a runtime you run yourself."""
+        """host:port (and api_prefix) of the main listener: AWS_LAMBDA_RUNTIME_API for a runtime you run yourself."""
         if not self._servers:
             raise RuntimeError("the emulator is not started")
-        return self._servers[0].address
+        return self._servers[0].api_address
 
     @property
     def url(self) -> str:
         """http://host:port, the base of the invoke API and of the Function URL front."""
-        return f"http://{self.address}"
+        if not self._servers:
+            raise RuntimeError("the emulator is not started")
+        return f"http://{self._servers[0].address}"
 
     @property
     def runtime_addresses(self) -> list[str]:
-        """host:port of each child's own Runtime API listener (its AWS_LAMBDA_RUNTIME_API)."""
-        return [server.address for server in self._servers[1:]]
+        """host:port (and api_prefix) of each child's own Runtime API listener (its AWS_LAMBDA_RUNTIME_API)."""
+        return [server.api_address for server in self._servers[1:]]
 
     @property
     def runtime_pids(self) -> list[int | None]:
@@ -155,14 +161,16 @@ class Emulator:
         return invoke_result(record)
 
     def inject_fault(self, endpoint: Endpoint, *, status: int | None = None, drop: bool = False,
-                     count: int = 1) -> None:
+                     lose_answer: bool = False, count: int = 1) -> None:
         """Make the next `count` calls to a Runtime API endpoint answer `status` or lose their connection.
 
+        drop: the connection closes before the call does anything. lose_answer: the call is carried out (/next
+        hands an invocation out, a post is recorded), then the connection closes unanswered.
         A /response or /error answered 413 or 403 ends that invocation for the caller (Function.ResponseSizeTooLarge,
         Runtime.InvalidStateTransition), as those statuses tell the runtime it is over; any other status or a
         drop leaves it running, to be answered by a later post, its runtime's exit or its deadline.
         """
-        self._faults.add(endpoint, status=status, drop=drop, count=count)
+        self._faults.add(endpoint, status=status, drop=drop, lose_answer=lose_answer, count=count)
 
     # internals
 
@@ -181,7 +189,7 @@ class Emulator:
         task_root = self._task_root or os.getcwd()
         for index in range(self._runtimes):
             server = EmulatorHTTPServer((self._host, 0), self._shared, ExternalRuntimes())
-            env = runtime_env(api_address=server.address, function_name=self.function_name,
+            env = runtime_env(api_address=server.api_address, function_name=self.function_name,
                               memory_mb=self._memory_mb, timeout_s=self.function_timeout_s, task_root=task_root,
                               handler=self._handler, max_concurrency=self._max_concurrency, extra=self._env,
                               parent=dict(os.environ))

@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -28,6 +29,8 @@ HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding",
 INTERNAL_ERROR = (502, [("Content-Type", "text/plain")], b"Internal Server Error")
 
 Headers = list[tuple[str, str]]
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110 §5.1)
+_UNSAFE_IN_VALUE = re.compile(r"[\r\n\x00]")  # what would split a header line (RFC 9110 §5.5)
 
 
 def url_id(function_name: str) -> str:
@@ -101,7 +104,7 @@ def build_http_response(result: InvokeResult) -> tuple[int, Headers, bytes]:
         return 502, [("Content-Type", "application/json")], result.body
     try:
         document = json.loads(result.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return INTERNAL_ERROR
     if not isinstance(document, dict) or "statusCode" not in document:
         return 200, [("Content-Type", "application/json")], result.body
@@ -117,6 +120,8 @@ def _explicit_response(document: dict[str, Any]) -> tuple[int, Headers, bytes]:
         return INTERNAL_ERROR
     out: Headers = [(str(k), _header_value(v)) for k, v in headers.items() if str(k).lower() not in HOP_BY_HOP]
     out += [("Set-Cookie", str(c)) for c in cookies]
+    if not all(_TOKEN.fullmatch(name) and not _UNSAFE_IN_VALUE.search(value) for name, value in out):
+        return INTERNAL_ERROR  # CR or LF would end the header and start one of the runtime's choosing
     body = document.get("body")
     if body is None:
         data = b""

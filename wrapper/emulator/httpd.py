@@ -55,9 +55,14 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     def dispatch(self) -> None:
         path = self.path.partition("?")[0]
         self.server.track(self.connection, busy=True)
+        prefix = self.server.shared.api_prefix
         try:
-            if path.startswith(f"/{protocol.API_VERSION}/"):
-                self._runtime_api(path)
+            if path.startswith(f"{prefix}/{protocol.API_VERSION}/"):
+                self._runtime_api(path.removeprefix(prefix))
+            elif path.startswith(f"/{protocol.API_VERSION}/"):  # served under a prefix, and asked without it
+                self._read_body(0)
+                message = f"No route {self.command} {path}: the Runtime API is served under {prefix}"
+                self._send_json(404, json.dumps({"errorMessage": message, "errorType": "NotFound"}).encode())
             elif path.startswith("/2015-03-31/"):
                 self._invoke_api(path)
             else:
@@ -89,13 +94,16 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def _next(self) -> None:
         shared = self.server.shared
-        if self._suffer_fault("next"):
-            return
+        fault = shared.faults.take("next")
+        if fault is not None and not fault.lose_answer:
+            return self._answer_fault(fault)
         self.server.hook.on_ready()
         record = shared.invocations.take(self.server.hook.holder(), still_wanted=self._peer_alive)
         if record is None:  # the emulator stopped or the runtime hung up
             self.close_connection = True
             return
+        if fault is not None:  # handed out, as far as the emulator knows; the runtime never hears of it
+            return self._answer_fault(fault)
         headers = [(protocol.HEADER_REQUEST_ID, record.request_id),
                    (protocol.HEADER_DEADLINE_MS, str(record.deadline_ms)),
                    (protocol.HEADER_FUNCTION_ARN, shared.function_arn),
@@ -116,6 +124,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         shared.stats.post(request_id)
         body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
         fault = shared.faults.take(kind)
+        if fault is not None and fault.lose_answer:
+            if shared.invocations.finish(request_id, self._outcome(kind, body, too_large)) == "ok":
+                shared.stats.count("responses" if kind == "response" else "errors")
+            return self._answer_fault(fault)  # recorded, and the runtime never hears so
         if fault is not None:
             # 413 and 403 tell the runtime the invocation is over, so it must be over for the caller too
             if fault.status == 413:
@@ -124,11 +136,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 shared.invocations.finish(request_id, rejected_post(request_id))
             self._answer_fault(fault)
             return
-        if kind == "response":
-            outcome = response_too_large() if too_large else Outcome("response", body)
-        else:
-            outcome = posted_error(b"" if too_large else body, self.headers.get(protocol.HEADER_ERROR_TYPE))
-        verdict = shared.invocations.finish(request_id, outcome)
+        verdict = shared.invocations.finish(request_id, self._outcome(kind, body, too_large))
         if verdict == "unknown":
             self._send_runtime_error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
         elif verdict == "done":
@@ -141,14 +149,22 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             shared.stats.count("responses" if kind == "response" else "errors")
             self._send_json(202, ACCEPTED)
 
+    def _outcome(self, kind: Endpoint, body: bytes, too_large: bool) -> Outcome:
+        if kind == "response":
+            return response_too_large() if too_large else Outcome("response", body)
+        return posted_error(b"" if too_large else body, self.headers.get(protocol.HEADER_ERROR_TYPE))
+
     def _init_error(self) -> None:
         shared = self.server.shared
         body, _ = self._read_body(protocol.MAX_PAYLOAD_BYTES)
-        if self._suffer_fault("init_error"):
-            return
+        fault = shared.faults.take("init_error")
+        if fault is not None and not fault.lose_answer:
+            return self._answer_fault(fault)
         shared.stats.count("init_errors")
         shared.invocations.set_init_error(posted_error(body, self.headers.get(protocol.HEADER_ERROR_TYPE)))
         self.server.hook.on_init_error()
+        if fault is not None:
+            return self._answer_fault(fault)
         self._send_json(202, ACCEPTED)
 
     # Lambda's invoke API
@@ -204,15 +220,9 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     # plumbing
 
-    def _suffer_fault(self, endpoint: Endpoint) -> bool:
-        fault = self.server.shared.faults.take(endpoint)
-        if fault is not None:
-            self._answer_fault(fault)
-        return fault is not None
-
     def _answer_fault(self, fault: Fault) -> None:
         logger.info("injected fault on %s %s: %s", self.command, self.path, fault)
-        if fault.drop:
+        if fault.drop or fault.lose_answer:
             self.close_connection = True  # nothing written: the caller sees the connection close
         else:
             self._send_json(fault.status or 500, fault_body(fault.status or 500))

@@ -30,6 +30,7 @@ class Shared:
     stats: Stats
     function_name: str
     function_arn: str
+    api_prefix: str = ""  # the Runtime API is served under it ("/.rt"), as some local emulators do
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -53,6 +54,11 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         assert isinstance(host, str)  # an AF_INET/AF_INET6 address, never bytes
         return f"{host}:{port}"
+
+    @property
+    def api_address(self) -> str:
+        """The value of AWS_LAMBDA_RUNTIME_API for this listener: host:port, and the prefix if any."""
+        return self.address + self.shared.api_prefix
 
     def track(self, connection: socket.socket, *, open_: bool = True, busy: bool = False) -> None:
         with self._cond:

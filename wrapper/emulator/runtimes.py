@@ -208,8 +208,9 @@ class RuntimeSlot:
                 pause_s = 0.0  # Lambda replaces a timed-out sandbox at once
             elif ready:
                 backoff_s = pause_s = BACKOFF_MIN_S
-            else:
+            else:  # it never got as far as /next: failing init, so each restart waits twice as long
                 pause_s, backoff_s = backoff_s, min(backoff_s * 2, BACKOFF_MAX_S)
+                logger.info("runtime %d failed before /next; restarting in %.1f s", self.index, pause_s)
             self._stopping.wait(pause_s)
 
     def _spawn(self) -> subprocess.Popen[bytes] | str:

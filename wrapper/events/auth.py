@@ -24,3 +24,15 @@ def check_bearer(request: HttpRequest, expected_token: str) -> None:
     # an empty expected token would let "Bearer " through; a misconfiguration must not open the door
     if not matches or not expected_token:
         raise UnauthorizedError("Bearer token is wrong")
+
+
+def bearer_token_problem(token: str | None) -> str | None:
+    """Why a bearer token (auth.bearer_token_env's value at init) cannot be used, or None."""
+    if token is None:
+        return "is not set"
+    if not token.strip():
+        return "is blank"
+    if token != token.strip():
+        # HTTP strips a header value's surrounding whitespace: no caller could ever send this token
+        return "has leading or trailing whitespace (HTTP strips it from headers, so no request could match)"
+    return None

@@ -16,8 +16,8 @@ import json
 import signal
 
 from wrapper import TYPE_CHECKING
-from wrapper.errors import ProgramError, ProgramTimeoutError
-from wrapper.types import ProcessResult
+from wrapper.errors import ProgramError, ProgramTimeoutError, UpstreamError
+from wrapper.types import HttpResponse, ProcessResult
 
 if TYPE_CHECKING:
     from typing import Any
@@ -120,6 +120,31 @@ def status_in(status: int, ranges: str) -> bool:
         if int(low) <= status <= int(high or low):
             return True
     return False
+
+
+def build_upstream_response(
+    upstream: HttpResponse, config: Config, content_type: str, *, http: bool, duration_s: float
+) -> HttpResponse:
+    """Server mode: the program's HTTP answer → the response, or UpstreamError when its status is not a success
+    (`server.success_status`); HTTP callers get it as-is with `server.pass_status`."""
+    assert config.server is not None  # server mode
+    if not status_in(upstream.status_code, config.server.success_status):
+        if http and config.server.pass_status:
+            return HttpResponse(upstream.status_code, {"content-type": content_type}, upstream.body)
+        tail = upstream.body[-config.stderr_tail_bytes :].decode("utf-8", "replace").strip()
+        status = upstream.status_code if 400 <= upstream.status_code < 500 else None
+        raise UpstreamError(f"Program answered HTTP {upstream.status_code}: {tail}", status_code=status)
+    max_bytes = config.output.max_bytes
+    result = ProcessResult(
+        exit_code=0,
+        signal=None,
+        timed_out=False,
+        stdout=upstream.body[:max_bytes],
+        stdout_truncated=len(upstream.body) > max_bytes,
+        stderr_tail=b"",
+        duration_s=duration_s,
+    )
+    return HttpResponse(200, {"content-type": content_type}, build_response(result, config, for_http=http))
 
 
 def content_type_for(config: Config) -> str | None:

@@ -1,4 +1,5 @@
-"""A long-lived program's output (server mode): both pipes drained on threads, line by line, with a bounded tail."""
+"""Programs' output line by line: OutputReader drains a long-lived program's pipes on threads (server mode);
+split_lines and keep_tail serve callers that read the pipes themselves (exec mode, hot mode)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["MAX_LINE_BYTES", "OutputReader"]
+__all__ = ["MAX_LINE_BYTES", "OutputReader", "keep_tail", "split_lines"]
 
 MAX_LINE_BYTES = 16384  # longer output lines are passed on in pieces
 
@@ -49,3 +50,27 @@ class OutputReader:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             return bytes(self._tail).decode("utf-8", "replace").strip()
+
+
+def keep_tail(tail: bytearray, data: bytes, limit: int) -> None:
+    """Append data to tail, keeping only its last limit bytes."""
+    tail += data
+    if len(tail) > limit:
+        del tail[: len(tail) - limit]
+
+
+def split_lines(partial: bytearray, data: bytes, on_line: Callable[[bytes], None], max_line_bytes: int) -> None:
+    """Pass each complete line (or max_line_bytes piece of a longer one) to on_line; keep the rest in partial."""
+    partial += data
+    start = 0
+    while True:
+        newline = partial.find(b"\n", start, start + max_line_bytes + 1)
+        if newline >= 0:
+            on_line(bytes(partial[start:newline]))
+            start = newline + 1
+        elif len(partial) - start > max_line_bytes:
+            on_line(bytes(partial[start : start + max_line_bytes]))
+            start += max_line_bytes
+        else:
+            break
+    del partial[:start]

@@ -37,6 +37,7 @@ import time
 
 from wrapper import TYPE_CHECKING
 from wrapper.programs.groups import has_exited, kill_process_group, open_pidfd, reap_group, start_leader, wait_exited
+from wrapper.programs.lines import keep_tail, split_lines
 from wrapper.programs.reaper import Reaper
 from wrapper.types import ProcessResult
 
@@ -227,9 +228,9 @@ class ProcessRun:
                 self._stdout.append(data)
                 self._stdout_room -= len(data)
         else:
-            _keep_tail(self._stderr_tail, data, self.stderr_tail_bytes)
+            keep_tail(self._stderr_tail, data, self.stderr_tail_bytes)
             if self.on_stderr_line is not None:
-                _split_lines(self._stderr_line, data, self.on_stderr_line)
+                split_lines(self._stderr_line, data, self.on_stderr_line, STDERR_LINE_BYTES)
 
     def _on_exit(self) -> None:
         """The child exited: kill what is left of its group, reap, sweep, then drain the pipes for a while."""
@@ -274,27 +275,3 @@ def _write_some(fd: int, pending: memoryview) -> memoryview | None:
     except BrokenPipeError:
         return None  # the program exited or closed stdin without reading it all: fine
     return pending[written:] if written < len(pending) else None
-
-
-def _keep_tail(tail: bytearray, data: bytes, limit: int) -> None:
-    """Append data to tail, keeping only its last limit bytes."""
-    tail += data
-    if len(tail) > limit:
-        del tail[: len(tail) - limit]
-
-
-def _split_lines(partial: bytearray, data: bytes, on_line: Callable[[bytes], None]) -> None:
-    """Pass each complete line (or STDERR_LINE_BYTES piece of a longer one) to on_line; keep the rest in partial."""
-    partial += data
-    start = 0
-    while True:
-        newline = partial.find(b"\n", start, start + STDERR_LINE_BYTES + 1)
-        if newline >= 0:
-            on_line(bytes(partial[start:newline]))
-            start = newline + 1
-        elif len(partial) - start > STDERR_LINE_BYTES:
-            on_line(bytes(partial[start : start + STDERR_LINE_BYTES]))
-            start += STDERR_LINE_BYTES
-        else:
-            break
-    del partial[:start]

@@ -24,6 +24,7 @@ import sys
 import threading
 
 from wrapper import TYPE_CHECKING
+from wrapper.errors import SpawnError
 from wrapper.programs.groups import kill_process_group, reap_group
 from wrapper.programs.procfs import child_pids, read_stat
 
@@ -46,6 +47,7 @@ class Reaper:
         self._long_lived: set[int] = set()  # protect()ed groups: server mode's program
         self._lock = threading.Lock()  # held to spawn and register, to reap and forget, and by the sweep
         self.adopting = False  # orphans come to us, and runs sweep them
+        self._closed = False  # kill_running() ran: the owner is shutting down and starts nothing more
 
     def adopt_orphans(self) -> bool:
         """Make this process adopt orphaned descendants (Linux), so sweep() can kill the ones that left their group;
@@ -69,8 +71,13 @@ class Reaper:
         reap_group(pgid)
 
     def start_run(self, spawn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-        """Start a program in its own group with spawn() and register it, in one step a sweep cannot see between."""
+        """Start a program in its own group with spawn() and register it, in one step a sweep cannot see between.
+
+        Refused (SpawnError) once kill_running() has run: a program started after shutdown would outlive it.
+        """
         with self._lock:
+            if self._closed:
+                raise SpawnError("The runtime is shutting down: the program was not started")
             proc = spawn()
             stat = read_stat(proc.pid) if self.adopting else None
             self._running[proc.pid] = stat.start_ticks if stat is not None else 0
@@ -83,9 +90,14 @@ class Reaper:
             self._running.pop(proc.pid, None)
 
     def kill_running(self) -> int:
-        """SIGKILL every registered group not yet finished (shutdown); return how many were signalled."""
-        groups = list(self._running)  # a copy: other threads' runs add and discard while we iterate
-        return sum(kill_process_group(pgid) for pgid in groups)
+        """Shutdown: SIGKILL every registered group not yet finished; return how many were signalled.
+
+        Takes the spawn lock, so a program being started in another thread is registered, and killed, first; and
+        refuses every later start_run, so no program starts after it.
+        """
+        with self._lock:
+            self._closed = True
+            return sum(kill_process_group(pgid) for pgid in list(self._running))
 
     def sweep(self) -> None:
         """Kill and reap the children nobody owns (see the module docstring); a no-op unless adopting orphans."""

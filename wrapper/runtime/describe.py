@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from wrapper import TYPE_CHECKING
+from wrapper.events import request_view
 from wrapper.mapping.command import build_command, build_server_request, context_env
 from wrapper.mapping.inputs import extract_inputs
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 def describe_invocation(handler: FunctionHandler, invocation: Invocation) -> dict[str, Any]:
     """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
     event, request = handler.decode(invocation)
-    values = extract_inputs(request.view(event) if request else event, handler.config.inputs)
+    values = extract_inputs(request_view(request, event) if request else event, handler.config.inputs)
     described = _describe_run(handler, invocation, values, request)
     if handler.config.metrics is not None:
         from wrapper.metrics.describe import describe_metrics
@@ -31,6 +32,11 @@ def describe_invocation(handler: FunctionHandler, invocation: Invocation) -> dic
 def _describe_run(
     handler: FunctionHandler, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None
 ) -> dict[str, Any]:
+    if handler.config.mode == "hot":
+        from wrapper.runtime.hot_mode import describe_hot
+
+        config, executable = handler.config, handler.executable
+        return describe_hot(config, values, invocation, executable, handler.base_env, handler.config_dir)
     if handler.config.server is not None:  # server mode
         method, target, headers, body = build_server_request(
             handler.config, values, event_body=invocation.body, http_request=request

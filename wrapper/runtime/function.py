@@ -15,16 +15,17 @@ import time
 
 from wrapper import TYPE_CHECKING
 from wrapper.config.compiled import read_config
-from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError, UpstreamError
-from wrapper.events import build_http_event_response, error_http_response, parse_http_event
+from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError
+from wrapper.events import build_http_event_response, error_http_response, parse_http_event, request_view
 from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request, context_env
 from wrapper.mapping.inputs import extract_inputs
-from wrapper.mapping.response import build_response, content_type_for, is_binary_output, status_in
+from wrapper.mapping.response import build_response, build_upstream_response, content_type_for, is_binary_output
+from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
 from wrapper.programs.executable import resolve_executable
 from wrapper.programs.process import run_process
 from wrapper.programs.reaper import Reaper
 from wrapper.runtime.logs import log_program_line
-from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
+from wrapper.types import HttpRequest, HttpResponse, Invocation
 
 if TYPE_CHECKING:
     from typing import Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from wrapper.config.values import Config
     from wrapper.metrics.emf import Observation
     from wrapper.programs.server_mode import ServerProcess
+    from wrapper.runtime.hot_mode import HotMode
 
 
 logger = logging.getLogger(__name__)
@@ -51,10 +53,12 @@ class FunctionHandler:
         self.base_env = base_env
         self.reaper = reaper if reaper is not None else Reaper()  # every program this handler starts
         self.server: ServerProcess | None = None  # server mode's program, once started
+        self.hot: HotMode | None = None  # hot mode's programs, once started
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
         self.status_codes = config.http.status_codes.as_dict()
+        self.exec_budget_bytes = exec_budget_bytes()
         self.content_type = content_type_for(config)
         self.binary = is_binary_output(config)
         self.metrics = None
@@ -69,11 +73,17 @@ class FunctionHandler:
         config = read_config(config_path)
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
-        if config.auth.bearer_token_env and handler.expected_token is None:
-            message = f"auth.bearer_token_env: variable {config.auth.bearer_token_env} is not set"
-            raise ConfigError(message, file=str(config_path))
+        if config.auth.bearer_token_env:
+            from wrapper.events.auth import bearer_token_problem
+
+            problem = bearer_token_problem(base_env.get(config.auth.bearer_token_env))
+            if problem:
+                raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} {problem}",
+                                  file=str(config_path))
         if config.mode == "server":
             handler._start_server()
+        elif config.mode == "hot":
+            handler._start_hot()
         else:
             # adopt orphans, so a descendant that left its program's group (setsid) can still be killed
             handler.reaper.adopt_orphans()
@@ -84,6 +94,8 @@ class FunctionHandler:
         self.reaper.kill_running()
         if self.server is not None:
             self.server.stop()
+        if self.hot is not None:
+            self.hot.close()
         self.reaper.close()  # orphans go to init again: this process no longer sweeps them
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
@@ -113,7 +125,7 @@ class FunctionHandler:
                 from wrapper.events.auth import check_bearer  # hmac: only configs with a bearer token
 
                 check_bearer(request, self.expected_token)
-            response = self._run(invocation, request.view(event), request, seen)
+            response = self._run(invocation, request_view(request, event), request, seen)
             binary = self.binary  # the program's own bytes, never the error JSON below
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
@@ -153,6 +165,11 @@ class FunctionHandler:
             seen.values = values
         if self.server is not None:
             return self._forward(invocation, values, request, seen)
+        if self.hot is not None:
+            for_http = request is not None
+            body = self.hot.handle(invocation, values, lambda: self._time_left_s(invocation), for_http=for_http,
+                                   seen=seen)
+            return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
         return self._exec(invocation, values, seen, for_http=request is not None)
 
     def _exec(
@@ -169,11 +186,15 @@ class FunctionHandler:
                 context_env=context_env(invocation),
                 base_env=self.base_env,
             )
+            argv = [self.executable, *command.argv[1:]]
+            too_large = exec_size_problem(self.executable, argv, command.env, self.exec_budget_bytes)
+            if too_large:  # the kernel would refuse it (E2BIG): the event made it so, not the config
+                raise InvalidEventError(f"The command is too large to start: {too_large}")
             for path, content in command.files.items():
                 with open(path, "wb", opener=_private_opener) as file:
                     file.write(content)
             result = run_process(
-                [self.executable, *command.argv[1:]],
+                argv,
                 stdin=command.stdin,
                 env=command.env,
                 cwd=scratch,
@@ -213,24 +234,8 @@ class FunctionHandler:
         if seen is not None:
             seen.output = upstream.body
         content_type = self.content_type or upstream.headers.get("content-type") or DEFAULT_CONTENT_TYPE
-        if not status_in(upstream.status_code, server_config.success_status):
-            if request is not None and server_config.pass_status:
-                return HttpResponse(upstream.status_code, {"content-type": content_type}, upstream.body)
-            tail = upstream.body[-self.config.stderr_tail_bytes :].decode("utf-8", "replace").strip()
-            status = upstream.status_code if 400 <= upstream.status_code < 500 else None
-            raise UpstreamError(f"Program answered HTTP {upstream.status_code}: {tail}", status_code=status)
-        max_bytes = self.config.output.max_bytes
-        result = ProcessResult(
-            exit_code=0,
-            signal=None,
-            timed_out=False,
-            stdout=upstream.body[:max_bytes],
-            stdout_truncated=len(upstream.body) > max_bytes,
-            stderr_tail=b"",
-            duration_s=time.monotonic() - started,
-        )
-        body = build_response(result, self.config, for_http=request is not None)
-        return HttpResponse(200, {"content-type": content_type}, body)
+        return build_upstream_response(upstream, self.config, content_type, http=request is not None,
+                                       duration_s=time.monotonic() - started)
 
     def _time_left_s(self, invocation: Invocation) -> float:
         left_s = invocation.deadline_ms / 1000 - time.time() - self.config.deadline_margin_s
@@ -259,6 +264,13 @@ class FunctionHandler:
             reaper=self.reaper,
         )
         server.start()
+
+    def _start_hot(self) -> None:
+        from wrapper.runtime.hot_mode import HotMode, hot_programs
+
+        programs = hot_programs(self.base_env)
+        self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs)
+        self.hot.start()
 
 
 def _remove_scratch(path: str) -> None:

@@ -9,8 +9,15 @@ through the email package on every invocation. This module speaks only what the 
     keep-alive unless the server says `Connection: close`, answers HTTP/1.0, or ends the body by closing;
     an answer sent before the server read the whole body (413, then close) is read, though the send failed
 
+Limits: the head (and separately the trailers) at most MAX_HEADER_BYTES; the body at most the connection's
+max_body_bytes, checked against Content-Length or each chunk size before anything is allocated
+(BodyTooLargeError, which carries the head already read). CR or NUL inside a header value is replaced with a
+space (RFC 9110 §5.5), so no value read here can split a line it is copied into.
+
 Every transport failure (refused, reset, closed early, malformed or oversized answer) raises OSError, WireError
-for the ones found here, and leaves the connection closed; the next request reconnects. Not thread-safe.
+for the ones found here, and leaves the connection closed; the next request reconnects. After a failure,
+`request_sent` says whether the whole request had gone out (the server may have acted on it) or not (it
+cannot have). Not thread-safe.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import socket
 
 MAX_HEADER_BYTES = 64 * 1024  # status line + headers (+ interim responses), and separately chunk trailers
 SMALL_BODY_BYTES = 64 * 1024  # up to this, head and body go out in one send; above, the body is not copied
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # a caller expecting larger answers says so
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _NO_BODY_STATUS = (204, 304)
 # Control bytes, space or DEL in a request target, or CR/LF/NUL in a header, would split or smuggle a request
@@ -28,10 +36,19 @@ _NO_BODY_STATUS = (204, 304)
 _FORBIDDEN_IN_TARGET = bytes(range(0x21)) + b"\x7f"
 _FORBIDDEN_IN_NAME = frozenset("\r\n\x00\t :")
 _FORBIDDEN_IN_VALUE = frozenset("\r\n\x00")
+_CR_NUL_TO_SPACE = str.maketrans("\r\x00", "  ")
 
 
 class WireError(OSError):
     """Raise when the server's answer is malformed, over a limit, or cut short."""
+
+
+class BodyTooLargeError(WireError):
+    """Raise when an answer's body is over max_body_bytes; its status and headers were read and are kept."""
+
+    def __init__(self, message: str, *, status: int, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.status, self.headers = status, headers
 
 
 class Response:
@@ -51,9 +68,13 @@ class Response:
 class Connection:
     """One kept-alive connection to host:port, opened on first use and reopened after a failure or close."""
 
-    def __init__(self, host: str, port: int, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, *, timeout_s: float | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ) -> None:
         self.host, self.port = host, port
         self.timeout_s = timeout_s  # None: block forever, as the long-poll for the next event must
+        self.max_body_bytes = max_body_bytes
+        self.request_sent = False  # the last request went out whole: after a failure, the server may have acted
         self._host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._sock: socket.socket | None = None
         self._reader: io.BufferedReader | None = None  # over the socket: readline() for heads, read(n) for bodies
@@ -71,6 +92,7 @@ class Connection:
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> Response:
         """Send one request and read its whole answer; Content-Length is sent whenever body is not None."""
+        self.request_sent = False
         head = _request_head(method, path, self._host_header, body, headers)
         if self._sock is not None and _dropped(self._sock):
             self.close()  # the server closed it while we were idle (or frozen): nothing was sent yet
@@ -79,7 +101,10 @@ class Connection:
         assert self._reader is not None  # _connect() made it
         try:
             self._send_or_early_answer(head, body)
-            response, keep_alive = _read_response(self._reader, has_body=method != "HEAD")
+            self.request_sent = True
+            response, keep_alive = _read_response(
+                self._reader, has_body=method != "HEAD", max_body_bytes=self.max_body_bytes
+            )
         except BaseException:
             self.close()  # the stream's state is unknown: never reuse it
             raise
@@ -135,7 +160,9 @@ def _dropped(sock: socket.socket) -> bool:
     return bool(poller.poll(0))
 
 
-def _read_response(reader: io.BufferedReader, *, has_body: bool = True) -> tuple[Response, bool]:
+def _read_response(
+    reader: io.BufferedReader, *, has_body: bool = True, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> tuple[Response, bool]:
     """Read one answer; return it and whether the connection may carry another request."""
     budget = [MAX_HEADER_BYTES]
     while True:
@@ -150,16 +177,33 @@ def _read_response(reader: io.BufferedReader, *, has_body: bool = True) -> tuple
     keep_alive = "close" not in tokens and (version == "HTTP/1.1" or "keep-alive" in tokens)
     trailers: dict[str, str] = {}
     encodings = [t.strip().lower() for t in headers.get("transfer-encoding", "").split(",") if t.strip()]
+    limit = _BodyLimit(max_body_bytes, status, headers)
     if status in _NO_BODY_STATUS or not has_body:
         body = b""
     elif encodings and encodings[-1] == "chunked":
-        body, trailers = _chunked(reader)
+        body, trailers = _chunked(reader, limit)
         keep_alive = keep_alive and "content-length" not in headers  # both framings: a confused server
     elif "content-length" in headers and not encodings:
-        body = _exactly(reader, _content_length(headers["content-length"]))
+        body = _exactly(reader, limit.take(_content_length(headers["content-length"])))
     else:  # no framing, or a coding other than chunked last: the close ends the body (RFC 9112 §6.3)
-        body, keep_alive = reader.read(), False
+        body, keep_alive = reader.read(max_body_bytes + 1), False
+        limit.take(len(body))
     return Response(status, reason, headers, body, trailers), keep_alive
+
+
+class _BodyLimit:
+    """What is left of max_body_bytes for one answer; take() raises BodyTooLargeError before a read goes over."""
+
+    def __init__(self, max_body_bytes: int, status: int, headers: dict[str, str]) -> None:
+        self.left, self.max_body_bytes, self.status, self.headers = max_body_bytes, max_body_bytes, status, headers
+
+    def take(self, size: int) -> int:
+        if size > self.left:
+            raise BodyTooLargeError(
+                f"Response body over {self.max_body_bytes} bytes", status=self.status, headers=self.headers
+            )
+        self.left -= size
+        return size
 
 
 def _line(reader: io.BufferedReader, budget: list[int], what: str) -> bytes:
@@ -189,12 +233,12 @@ def _fields(reader: io.BufferedReader, budget: list[int], what: str) -> list[tup
             return fields
         text = line.rstrip(b"\r\n").decode("latin-1")
         if text.startswith((" ", "\t")) and fields:  # obsolete line folding (RFC 9112 §5.2): join with a space
-            fields[-1] = (fields[-1][0], f"{fields[-1][1]} {text.strip()}")
+            fields[-1] = (fields[-1][0], f"{fields[-1][1]} {text.translate(_CR_NUL_TO_SPACE).strip()}")
             continue
         name, colon, value = text.partition(":")
         if not colon or not name or name != name.strip():
             raise WireError(f"Malformed header line {line[:100]!r}")
-        fields.append((name.lower(), value.strip()))
+        fields.append((name.lower(), value.translate(_CR_NUL_TO_SPACE).strip()))
 
 
 def _join(fields: list[tuple[str, str]]) -> dict[str, str]:
@@ -209,7 +253,8 @@ def _content_length(raw: str) -> int:
     value = values.pop()
     if values or not value.isdigit() or not value.isascii():
         raise WireError(f"Malformed Content-Length {raw[:100]!r}")
-    return int(value)
+    # more digits than any real length: over every limit (and int() refuses over 4300 digits)
+    return int(value) if len(value) <= 18 else 10**18
 
 
 def _exactly(reader: io.BufferedReader, size: int) -> bytes:
@@ -219,7 +264,7 @@ def _exactly(reader: io.BufferedReader, size: int) -> bytes:
     return body
 
 
-def _chunked(reader: io.BufferedReader) -> tuple[bytes, dict[str, str]]:
+def _chunked(reader: io.BufferedReader, limit: _BodyLimit) -> tuple[bytes, dict[str, str]]:
     chunks: list[bytes] = []
     while True:
         line = _line(reader, [MAX_HEADER_BYTES], "chunk size")
@@ -229,6 +274,6 @@ def _chunked(reader: io.BufferedReader) -> tuple[bytes, dict[str, str]]:
         size = int(digits, 16)
         if size == 0:
             return b"".join(chunks), _join(_fields(reader, [MAX_HEADER_BYTES], "trailers"))
-        chunks.append(_exactly(reader, size))
+        chunks.append(_exactly(reader, limit.take(size)))
         if _exactly(reader, 2) != b"\r\n":
             raise WireError("Chunk not followed by CRLF")
