@@ -156,7 +156,7 @@ def test_check_prints_the_normalized_config():
     assert "from_" not in normalized["inputs"]["filter"] and "as_" not in normalized["stdin"]
     # only what the file sets: no default, no null
     assert "mode" not in normalized and "server" not in normalized and "scratch" not in normalized
-    assert None not in normalized.values() and "pattern" not in normalized["inputs"]["filter"]
+    assert None not in normalized.values() and "destination" not in normalized["inputs"]["filter"]
 
 
 def test_check_full_shows_every_default():

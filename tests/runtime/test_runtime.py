@@ -307,12 +307,14 @@ def test_missing_deadline_falls_back_to_the_configs_timeout_not_60_seconds(tmp_p
 
 WINDOW_RUNTIME = """\
 import os, signal, subprocess, sys, time
-from wrapper.programs import reaper
+from wrapper.programs.reaper import Reaper
 from wrapper.runtime.client import RuntimeClient
 from wrapper.runtime.loop import Runtime
 
 class Handler:
     # A handler whose program start is hit by SIGTERM exactly between spawn and registration.
+    reaper = Reaper()
+
     def handle(self, invocation):
         def spawn():
             proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
@@ -322,13 +324,13 @@ class Handler:
             os.kill(os.getpid(), signal.SIGTERM)  # lands here: started, not yet registered
             time.sleep(0.5)  # room for a shutdown that does not wait for this start to run first, and miss it
             return proc
-        proc = reaper.start_run(spawn)
+        proc = self.reaper.start_run(spawn)
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # until the shutdown kills it
-        reaper.finish_run(proc)
+        self.reaper.finish_run(proc)
         return b'"done"', "application/json"
 
     def close(self):
-        reaper.kill_running_groups()
+        self.reaper.kill_running()
 
 address = sys.argv[1]
 sys.exit(Runtime(Handler(), lambda: RuntimeClient(address)).run())
