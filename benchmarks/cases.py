@@ -8,7 +8,6 @@ in the same run.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -48,6 +47,7 @@ FLOOR_STDOUT = "stdlib loop + direct cat of the file"
 WRAPPER_EVENT = "wrapper: echo.yaml, 5 MB event"
 FLOOR_EVENT = "stdlib loop + direct cat, 5 MB event"
 WRAPPER_SERVER = "wrapper: blackbox example (server mode)"
+WRAPPER_SERVER_NO_GUARD = "wrapper: blackbox example without the egress guard"
 FLOOR_SERVER = "stdlib loop + direct GET /probe"
 WRAPPER_C1 = "wrapper echo, single loop"
 WRAPPER_C4 = f"wrapper echo, AWS_LAMBDA_MAX_CONCURRENCY={CONCURRENCY}"
@@ -82,7 +82,8 @@ class Fixtures:
     big_file: Path | None = None
     stdout_config: Path | None = None
     server_config: Path | None = None
-    server_port: int = 0
+    server_config_no_guard: Path | None = None
+    floor_modules: Path | None = None  # blackbox.yml without the egress guard, for the exporter called directly
     exporter_port: int = 0
     target_port: int = 0
     cleanups: list[Callable[[], None]] = field(default_factory=list)
@@ -153,23 +154,43 @@ def write_stdout_config(scratch: Path) -> tuple[Path, Path]:
     return big_file, config
 
 
-def copy_server_config(scratch: Path, port: int) -> Path:
-    """The blackbox example, moved to a free port and allowed to probe 127.0.0.1 (the local target).
+def copy_server_config(scratch: Path, target_port: int, *, guard: bool) -> Path:
+    """The blackbox example on free ports, allowed to probe exactly the local target (127.0.0.1:target_port).
 
-    The example refuses loopback targets (SSRF guard) and listens on the fixed 9115; a benchmark on a shared
-    machine needs neither. Everything else is the example as shipped.
+    The example refuses loopback targets (SSRF guard) and listens on the fixed 9115 and 9116; a benchmark on a
+    shared machine needs neither. With guard=False the HTTP modules connect directly and no guard runs: the
+    difference between the two rows is what the egress guard adds per probe. Everything else is as shipped.
     """
-    directory = scratch / "config-blackbox"
+    import yaml  # PyYAML is a dependency of wrapper; only the harness reads YAML here
+
+    directory = scratch / ("config-blackbox" if guard else "config-blackbox-no-guard")
     directory.mkdir()
-    shutil.copy(BLACKBOX_DIR / "blackbox.yml", directory / "blackbox.yml")
-    text = (BLACKBOX_DIR / "wrapper.yaml").read_text()
-    text = text.replace("127.0.0.1:9115", f"127.0.0.1:{port}").replace("port: 9115", f"port: {port}")
-    text, count = re.subn(r"(\n(\s+)destination:\n)", r"\1\2  allow: [127.0.0.1]\n", text)
-    if count != 1 or f"port: {port}" not in text:
-        raise RuntimeError("examples/blackbox-exporter/wrapper.yaml changed shape; update benchmarks/cases.py")
-    config = directory / "wrapper.yaml"
-    config.write_text(text)
-    return config
+    config = yaml.safe_load((BLACKBOX_DIR / "wrapper.yaml").read_text())
+    modules = (BLACKBOX_DIR / "blackbox.yml").read_text()
+    port, guard_port = free_port(), free_port()
+    listen = [i for i, word in enumerate(config["command"]) if word.startswith("--web.listen-address=")]
+    proxy = "proxy_url: http://127.0.0.1:9116"
+    if len(listen) != 1 or modules.count(proxy) != 2 or not config.get("egress", {}).get("guard"):
+        raise RuntimeError("examples/blackbox-exporter changed shape; update benchmarks/cases.py")
+    config["command"][listen[0]] = f"--web.listen-address=127.0.0.1:{port}"
+    config["server"]["port"] = port
+    config["inputs"]["target"]["destination"]["allow"] = [f"127.0.0.1:{target_port}"]
+    if guard:
+        config["egress"].update(port=guard_port, allow=[f"127.0.0.1:{target_port}"])
+        modules = modules.replace(proxy, f"proxy_url: http://127.0.0.1:{guard_port}")
+    else:
+        config["egress"]["guard"] = False
+        modules = without_guard(modules)
+    (directory / "blackbox.yml").write_text(modules)
+    (directory / "wrapper.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return directory / "wrapper.yaml"
+
+
+def without_guard(modules: str) -> str:
+    """blackbox.yml with the HTTP modules connecting directly (no proxy_url, the exporter resolves names itself)."""
+    kept = [line for line in modules.splitlines(keepends=True)
+            if line.strip().split(":")[0] not in ("proxy_url", "skip_resolve_phase_with_proxy")]
+    return "".join(kept)
 
 
 def build_rows(selected: tuple[str, ...], fx: Fixtures) -> list[Row]:
@@ -289,23 +310,32 @@ def build_rows(selected: tuple[str, ...], fx: Fixtures) -> list[Row]:
 
 
 def server_rows(fx: Fixtures) -> list[Row]:
-    """The blackbox example against the exporter called directly; both probe a local HTTP server."""
-    wrapper_row = Row("server", WRAPPER_SERVER, None, subject=True, check=caller.contains(b"probe_success 1"))
-    floor_row = Row("server", FLOOR_SERVER, None, check=caller.contains(b"probe_success 1"))
+    """The blackbox example (with and without its egress guard) against the exporter called directly."""
+    probed = caller.contains(b"probe_success 1")
+    wrapper_row = Row("server", WRAPPER_SERVER, None, subject=True, check=probed)
+    no_guard_row = Row("server", WRAPPER_SERVER_NO_GUARD, None, check=probed)
+    floor_row = Row("server", FLOOR_SERVER, None, check=probed)
+    rows = [wrapper_row, no_guard_row, floor_row]
     if shutil.which(EXPORTER) is None:
-        wrapper_row.status = floor_row.status = f"not installed ({EXPORTER})"
-        return [wrapper_row, floor_row]
-    if not (BLACKBOX_DIR / "wrapper.yaml").exists():
-        wrapper_row.status = "error: examples/blackbox-exporter/wrapper.yaml is missing"
-    if fx.server_config is None and wrapper_row.status is None:
-        fx.server_port = free_port()
-        fx.server_config = package_config(copy_server_config(fx.scratch, fx.server_port), fx)
+        for row in rows:
+            row.status = f"not installed ({EXPORTER})"
+        return rows
     if not fx.target_port:
         fx.target_port, fx.exporter_port = free_port(), free_port()
+    if not (BLACKBOX_DIR / "wrapper.yaml").exists():
+        wrapper_row.status = no_guard_row.status = "error: examples/blackbox-exporter/wrapper.yaml is missing"
+    if fx.server_config is None and wrapper_row.status is None:
+        fx.server_config = package_config(copy_server_config(fx.scratch, fx.target_port, guard=True), fx)
+        fx.server_config_no_guard = package_config(copy_server_config(fx.scratch, fx.target_port, guard=False), fx)
+    if fx.floor_modules is None:
+        fx.floor_modules = fx.scratch / "floor-blackbox.yml"
+        fx.floor_modules.write_text(without_guard((BLACKBOX_DIR / "blackbox.yml").read_text()))
     target = f"http://127.0.0.1:{fx.target_port}/"
-    wrapper_row.payload = b'{"target": "%s", "module": "http_2xx"}' % target.encode()
-    if fx.server_config is not None:
-        wrapper_row.spec = runtimes.wrapper_runtime(WRAPPER_SERVER, fx.server_config, {"WRAPPER_BEARER_TOKEN": "bench"})
+    env = {"WRAPPER_BEARER_TOKEN": "bench"}
+    for row, config in ((wrapper_row, fx.server_config), (no_guard_row, fx.server_config_no_guard)):
+        row.payload = b'{"target": "%s", "module": "http_2xx"}' % target.encode()
+        if config is not None:
+            row.spec = runtimes.wrapper_runtime(row.label, config, env)
     probe = f"http://127.0.0.1:{fx.exporter_port}/probe?" + urlencode({"target": target, "module": "http_2xx"})
     floor_row.spec = runtimes.stdlib_loop(FLOOR_SERVER, "--get", probe)
-    return [wrapper_row, floor_row]
+    return rows

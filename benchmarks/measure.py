@@ -247,7 +247,7 @@ def start_server_helpers(fx: Fixtures, progress: Progress) -> None:
     exporter = subprocess.Popen(
         [
             EXPORTER,
-            f"--config.file={BLACKBOX_DIR / 'blackbox.yml'}",
+            f"--config.file={fx.floor_modules or BLACKBOX_DIR / 'blackbox.yml'}",
             f"--web.listen-address=127.0.0.1:{fx.exporter_port}",
             "--log.level=warn",
         ],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from harness import BIN, CLEARED_PREFIXES
+from lambda_sandbox import used_sandbox
 
 # CI gets the same examples every run (a red CI must be reproducible); locally each run explores new ones.
 settings.register_profile("ci", derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -29,6 +31,17 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def config_source(request: pytest.FixtureRequest) -> str:
     """Each source `wrapper run` reads a config from (harness.SOURCES): end-to-end tests run over both."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_outside_the_lambda_sandbox() -> Iterator[None]:
+    """After the session: the runtimes and programs run as Lambda's user wrote nowhere but in their tmp dirs."""
+    yield
+    sandbox = used_sandbox()
+    if sandbox is not None:
+        outside = sandbox.writes_outside()
+        sandbox.remove()
+        assert outside == [], f"uid 65534 wrote outside the sandbox's tmp dirs: {outside[:20]}"
 
 
 @pytest.fixture

@@ -18,13 +18,17 @@ LAYERS = {
     "programs": 2,
     "runtime": 3,
     "metrics": 3,
+    "egress": 3,
     "emulator": 3,
     "packaging": 3,
     "cli": 4,
 }
 # imports upwards, each for a reason: the config validates `{name}` placeholders with the syntax the mapping fills
-# them with, and metric names and limits with the rules the EMF records obey
-ALLOWED_UPWARDS = {("config", "wrapper.mapping.template"), ("config", "wrapper.metrics.emf")}
+# them with, metric names and limits with the rules the EMF records obey, and allow-list entries with the parser
+# the destination checks use
+ALLOWED_UPWARDS = {
+    ("config", "wrapper.mapping.template"), ("config", "wrapper.metrics.emf"), ("config", "wrapper.mapping.addresses"),
+}
 NEVER = {("emulator", "runtime"), ("runtime", "emulator")}  # they meet only in wrapper.protocol
 
 

@@ -24,6 +24,7 @@ LATENCY_ROWS = [
     "wrapper: echo.yaml, 5 MB event",
     "stdlib loop + direct cat, 5 MB event",
     "wrapper: blackbox example (server mode)",
+    "wrapper: blackbox example without the egress guard",
     "stdlib loop + direct GET /probe",
 ]
 THROUGHPUT_ROWS = ["wrapper echo, single loop", "wrapper echo, AWS_LAMBDA_MAX_CONCURRENCY=4"]

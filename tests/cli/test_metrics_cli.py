@@ -51,9 +51,10 @@ def check_event(config: Path, event: dict) -> dict:
 
 
 def test_check_says_which_metrics_a_scheduled_probe_would_emit():
-    described = check_event(BLACKBOX, {"target": "https://example.com/?token=s3cret", "module": "tcp_connect"})
+    # a URL target goes with an http module: tcp_connect reads host:port and would refuse it (issue 10)
+    described = check_event(BLACKBOX, {"target": "https://example.com/?token=s3cret", "module": "http_2xx"})
     assert described["emitted"] is True and described["namespace"] == "Blackbox"
-    assert described["dimensions"] == {"target": "https://example.com/", "module": "tcp_connect"}  # no query string
+    assert described["dimensions"] == {"target": "https://example.com/", "module": "http_2xx"}  # no query string
     assert described["prometheus"]["probe_success"] == {"unit": "None", "sample": "probe_success"}
     assert described["prometheus"]["probe_duration_seconds"]["unit"] == "Seconds"
     assert described["invocation"] == {"Duration": "Milliseconds", "Success": "Count", "Error": "Count"}

@@ -29,6 +29,7 @@ def echo(emulator: Emulator, document: object):
 
 def test_child_gets_a_lambda_environment(program, tmp_path, monkeypatch):
     monkeypatch.setenv("EMULATOR_PARENT_ONLY", "secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "the-callers-own")  # the emulator hands on only what env= names
     with Emulator(runtime_argv=program("echo_runtime"), function_name="probe", memory_mb=256,
                   function_timeout_s=7, task_root=str(tmp_path), handler="config.yaml", max_concurrency=4,
                   env={"EXTRA": "1"}) as emulator:
@@ -47,7 +48,7 @@ def test_child_gets_a_lambda_environment(program, tmp_path, monkeypatch):
     assert env["AWS_LAMBDA_MAX_CONCURRENCY"] == "4"
     assert env["EXTRA"] == "1"
     assert env["PATH"] == os.environ["PATH"]
-    assert "EMULATOR_PARENT_ONLY" not in env
+    assert "EMULATOR_PARENT_ONLY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
 
 
 def test_exactly_one_post_per_invocation(program):

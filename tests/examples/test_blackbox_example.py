@@ -1,9 +1,10 @@
 """End to end: the real Debian blackbox_exporter under wrapper, as examples/blackbox-exporter/ ships it.
 
-Each test runs a copy of the example in which only what a test needs is rewritten (a free loopback port for the
-exporter, `destination.allow: [127.0.0.1]`, a short `timeout_s`; one test also drops the timeout header). The
-exporter only ever probes servers this file starts on 127.0.0.1; the internal targets the tests ask for are refused
-before anything is sent, which the exporter's own "Recent Probes" page shows.
+Each test runs a copy of the example in which only what a test needs is rewritten (free loopback ports for the
+exporter and the egress guard, an allow-list with exactly the loopback ports of this file's own servers, a short
+`timeout_s`; one test also drops the timeout header). The exporter only ever probes servers this file starts on
+127.0.0.1; the internal targets the tests ask for are refused before anything is sent, which the exporter's own
+"Recent Probes" page shows, or, for redirects and names, by the egress guard when the exporter connects.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import html
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import re
@@ -31,7 +33,9 @@ import yaml
 
 from events.samples import function_url_event
 from harness import ROOT, clean_env, free_port, local_lambda, wait_for, wrapper_serve
+from wrapper.egress.proxy import EgressGuard
 from wrapper.emulator import Emulator
+from wrapper.mapping.addresses import Policy
 
 EXAMPLE = ROOT / "examples" / "blackbox-exporter"
 EXPORTER = shutil.which("prometheus-blackbox-exporter") or "/usr/bin/prometheus-blackbox-exporter"
@@ -42,6 +46,7 @@ PUBLIC_SAMPLE_TARGET = "https://example.com"  # what the sample events name; nev
 CONFIG_TIMEOUT_S = 2.0  # the copy's timeout_s: a hanging probe must end well before the function's timeout
 FUNCTION_TIMEOUT_S = 10.0
 WAIT_S = 20.0  # upper bound of any single wait in this file
+EXAMPLE_GUARD_PORT = 9116  # egress.port in the example, and the HTTP modules' proxy_url
 
 pytestmark = pytest.mark.skipif(not os.access(EXPORTER, os.X_OK), reason="blackbox_exporter not installed")
 
@@ -51,6 +56,12 @@ pytestmark = pytest.mark.skipif(not os.access(EXPORTER, os.X_OK), reason="blackb
 
 class _Quiet(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path.startswith("/redirect?to="):  # a probed site that sends the prober elsewhere
+            self.send_response(302)
+            self.send_header("Location", urllib.parse.unquote(self.path.split("=", 1)[1]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = b"ok\n"
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
@@ -101,6 +112,12 @@ class Targets:
     closed: str  # a port bound but not listening: connection refused, and nobody else can take it
     hanging_url: str  # accepts, never answers
 
+    @property
+    def allowed(self) -> list[str]:
+        """The only loopback destinations a test copy of the example may reach: this file's own servers."""
+        urls = (self.ok_url, self.closed, self.hanging_url)
+        return [f"127.0.0.1:{urllib.parse.urlsplit(url).port}" for url in urls]
+
 
 @pytest.fixture(scope="module")
 def targets() -> Iterator[Targets]:
@@ -129,7 +146,7 @@ def targets() -> Iterator[Targets]:
 # the example, copied and minimally rewritten
 
 
-def copy_example(dest: Path, *, timeout_header: bool = True) -> tuple[Path, int]:
+def copy_example(dest: Path, targets: Targets, *, timeout_header: bool = True) -> tuple[Path, int]:
     """Copy the example to dest and rewrite its wrapper.yaml for a test; return (config path, exporter port)."""
     shutil.copytree(EXAMPLE, dest)
     config_path = dest / "wrapper.yaml"
@@ -139,10 +156,18 @@ def copy_example(dest: Path, *, timeout_header: bool = True) -> tuple[Path, int]
     assert len(listen) == 1, f"the example's command changed shape: {config['command']}"
     config["command"][listen[0]] = f"--web.listen-address=127.0.0.1:{port}"
     config["server"]["port"] = port
-    # the tests' own server is on 127.0.0.1; every other loopback address stays denied
+    # the tests' own servers are on 127.0.0.1: exactly their ports are allowed, every other loopback destination
+    # stays denied, both before the probe and at connect time (the egress guard)
     destination = config["inputs"]["target"]["destination"]
     assert destination.get("deny_loopback", True) and destination.get("deny_link_local", True)
-    destination["allow"] = ["127.0.0.1"]
+    destination["allow"] = targets.allowed
+    guard_port = free_port()
+    assert config["egress"]["guard"] is True and not config["egress"].get("allow")
+    config["egress"].update(port=guard_port, allow=targets.allowed)
+    modules = dest / "blackbox.yml"
+    shipped = f"proxy_url: http://127.0.0.1:{EXAMPLE_GUARD_PORT}"
+    assert modules.read_text().count(shipped) == 2, "the example's HTTP modules should both use the egress guard"
+    modules.write_text(modules.read_text().replace(shipped, f"proxy_url: http://127.0.0.1:{guard_port}"))
     config["timeout_s"] = CONFIG_TIMEOUT_S
     if not timeout_header:
         del config["server"]["request"]["timeout_header"]
@@ -165,7 +190,7 @@ class Deployed:
 def deployed(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Deployed]:
     """The example running under the emulator, `wrapper run` as its child and the exporter as the runtime's."""
     base = tmp_path_factory.mktemp("blackbox")
-    config, port = copy_example(base / "example")
+    config, port = copy_example(base / "example", targets)
     log = base / "runtime.log"
     with start_emulator(config, log) as emulator:
         deployed = Deployed(emulator, port, log)
@@ -323,6 +348,41 @@ def test_target_in_a_json_body_through_the_function_url_front(deployed, targets)
     assert probe_success(body.decode()) == 1
 
 
+def redirect_to(targets: Targets, location: str) -> str:
+    return f"{targets.ok_url}redirect?to={urllib.parse.quote(location, safe='')}"
+
+
+def test_redirect_to_an_allowed_destination_is_followed_through_the_egress_guard(deployed, targets):
+    answer = invoke_http(deployed, probe_event({"target": redirect_to(targets, targets.ok_url), "module": "http_2xx"}))
+    assert probe_success(answer["body"]) == 1
+    assert "probe_http_redirects 1" in answer["body"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",  # where the Lambda Runtime API listens
+        "http://127.0.0.2:{ok_port}/",  # the allowed port, another loopback address
+        "http://localhost:{exporter_port}/metrics",  # the exporter itself
+        "http://169.254.169.254/latest/meta-data/",
+        "https://127.0.0.2:{ok_port}/",  # HTTPS: the CONNECT is refused
+    ],
+)
+def test_redirect_to_an_internal_destination_is_refused_at_connect_time(deployed, targets, location):
+    # the target passes the input check (an allowed test server); only its answer points inside
+    location = location.format(ok_port=targets.ok_port, exporter_port=deployed.exporter_port)
+    target = redirect_to(targets, location)
+    answer = invoke_http(deployed, probe_event({"target": target, "module": "http_2xx"}))
+    assert answer["statusCode"] == 200, answer
+    assert probe_success(answer["body"]) == 0
+    log = probe_log(deployed.exporter_port, target)
+    assert "Received redirect" in log
+    if location.startswith("http:"):
+        assert "probe_http_status_code 403" in answer["body"]  # the egress guard's refusal, as the exporter saw it
+    else:
+        assert "Forbidden" in log, log  # the refused CONNECT
+
+
 def test_closed_port_is_200_with_probe_success_0(deployed, targets):
     answer = invoke_http(deployed, probe_event({"target": targets.closed, "module": "http_2xx"}))
     assert answer["statusCode"] == 200
@@ -350,6 +410,15 @@ def test_unknown_module_is_400_before_the_exporter_is_called(deployed, targets):
         "http://0.0.0.0:{ok_port}/",  # Linux dials loopback for 0.0.0.0
         "127.2:{ok_port}",  # short form of 127.0.0.2
         "http://[::ffff:127.0.0.2]:{ok_port}/",
+        # issue 10: the exporter reads these as URLs of internal hosts; the old check let them through
+        "127.0.0.1/x",
+        "127.0.0.1?x",
+        "169.254.169.254/latest/meta-data/",
+        "user@169.254.169.254",
+        "example.com@127.0.0.1",
+        "x:y@127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+        "0/",
+        "127.0.0.1:{ok_port}@127.0.0.1:9001/",  # an allowed host:port as user info
     ],
 )
 def test_internal_target_is_refused_with_400_before_the_exporter_is_called(deployed, targets, target):
@@ -359,7 +428,8 @@ def test_internal_target_is_refused_with_400_before_the_exporter_is_called(deplo
     assert answer["statusCode"] == 400, answer
     error = json.loads(answer["body"])
     assert error["errorType"] == "Function.InvalidEvent"
-    assert "inputs.target" in error["errorMessage"] and "denied" in error["errorMessage"]
+    message = error["errorMessage"]
+    assert "inputs.target" in message and ("denied" in message or "user info" in message)
     after = recent_probes(deployed.exporter_port)
     assert after == before
     assert all(probed != target for _, probed in after)
@@ -445,7 +515,7 @@ def test_prometheus_shorter_scrape_timeout_limits_the_probe(deployed, targets):
 def test_hanging_target_is_504_from_wrapper_before_the_deadline(tmp_path, targets):
     # Without the timeout header the exporter would wait its module's 10 s; wrapper's timeout_s (2 s) ends the
     # request first, with its own 504, long before the emulator's deadline (10 s) would answer Sandbox.Timedout.
-    config, _ = copy_example(tmp_path / "example", timeout_header=False)
+    config, _ = copy_example(tmp_path / "example", targets, timeout_header=False)
     log = tmp_path / "runtime.log"
     with start_emulator(config, log) as emulator:
         deployed = Deployed(emulator, 0, log)
@@ -478,7 +548,7 @@ def test_wedged_exporter_is_504_from_wrapper_before_the_deadline_and_the_next_in
 
 
 def test_stopping_the_function_stops_the_exporter(tmp_path, targets):
-    config, port = copy_example(tmp_path / "example")
+    config, port = copy_example(tmp_path / "example", targets)
     with start_emulator(config, tmp_path / "runtime.log") as emulator:
         deployed = Deployed(emulator, port, tmp_path / "runtime.log")
         assert invoke_http(deployed, probe_event({"target": targets.ok_url}))["statusCode"] == 200
@@ -488,6 +558,92 @@ def test_stopping_the_function_stops_the_exporter(tmp_path, targets):
     wait_for(lambda: exited(exporter), "the exporter to exit")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# the exporter and the egress guard alone: host names resolved only by the tests' resolver, never by DNS
+
+
+@dataclass
+class Guarded:
+    exporter_port: int
+    hosts: dict[str, list[str]]  # the resolver's map; a test may change it (rebinding)
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Guarded]:
+    """The example's blackbox.yml, the exporter, and a guard in this process whose resolver is a map."""
+    directory = tmp_path_factory.mktemp("guarded")
+    hosts = {"probe.example.net": ["127.0.0.1"], "internal.example.net": ["127.0.0.3"],
+             "metadata.example.net": ["169.254.169.254"]}
+
+    def resolve(name: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        if name not in hosts:
+            raise OSError(f"{name}: name does not resolve")
+        return [ipaddress.ip_address(address) for address in hosts[name]]
+
+    guard = EgressGuard(Policy(allow=targets.allowed), resolver=resolve, connect_timeout_s=5).start()
+    shipped = f"proxy_url: http://127.0.0.1:{EXAMPLE_GUARD_PORT}"
+    (directory / "blackbox.yml").write_text(
+        (EXAMPLE / "blackbox.yml").read_text().replace(shipped, f"proxy_url: {guard.url}")
+    )
+    port = free_port()
+    with open(directory / "exporter.log", "wb") as out:
+        exporter = subprocess.Popen(
+            [EXPORTER, f"--config.file={directory / 'blackbox.yml'}", f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=out, stderr=out,
+        )
+    try:
+        def healthy() -> bool:
+            assert exporter.poll() is None, (directory / "exporter.log").read_text()
+            try:
+                return exporter_page(port, "/-/healthy") != ""
+            except OSError:
+                return False
+
+        wait_for(healthy, "the exporter to be ready")
+        yield Guarded(port, hosts)
+    finally:
+        exporter.terminate()
+        exporter.wait(WAIT_S)
+        guard.stop()
+
+
+def probe_directly(guarded: Guarded, target: str) -> str:
+    return exporter_page(guarded.exporter_port, "/probe?" + urllib.parse.urlencode({"target": target,
+                                                                                    "module": "http_2xx"}))
+
+
+def test_a_public_looking_name_the_guard_resolves_to_an_allowed_address_is_probed(guarded, targets):
+    # probe.example.net exists only in the tests' resolver: the exporter left resolution to the guard
+    exposition = probe_directly(guarded, f"http://probe.example.net:{targets.ok_port}/")
+    assert probe_success(exposition) == 1 and "probe_http_status_code 200" in exposition
+
+
+def test_a_name_that_resolves_to_loopback_is_refused_at_connect_time(guarded, targets):
+    exposition = probe_directly(guarded, f"http://internal.example.net:{targets.ok_port}/")
+    assert probe_success(exposition) == 0 and "probe_http_status_code 403" in exposition
+
+
+def test_an_https_name_that_resolves_to_the_metadata_address_is_refused_at_connect_time(guarded):
+    target = "https://metadata.example.net/latest/meta-data/"
+    assert probe_success(probe_directly(guarded, target)) == 0
+    assert "Forbidden" in probe_log(guarded.exporter_port, target)  # the guard refused the CONNECT
+
+
+def test_a_redirect_to_a_name_that_resolves_to_loopback_is_refused(guarded, targets):
+    target = f"http://probe.example.net:{targets.ok_port}/redirect?to=" + urllib.parse.quote(
+        f"http://internal.example.net:{targets.ok_port}/", safe="")
+    exposition = probe_directly(guarded, target)
+    assert probe_success(exposition) == 0 and "probe_http_status_code 403" in exposition
+
+
+def test_a_name_rebound_to_loopback_between_probes_is_refused(guarded, targets):
+    guarded.hosts["rebind.example.net"] = ["127.0.0.1"]
+    target = f"http://rebind.example.net:{targets.ok_port}/"
+    assert probe_success(probe_directly(guarded, target)) == 1
+    guarded.hosts["rebind.example.net"] = ["127.0.0.2"]  # same name and port, another loopback address
+    exposition = probe_directly(guarded, target)
+    assert probe_success(exposition) == 0 and "probe_http_status_code 403" in exposition
 
 
 # through `wrapper serve` with plain curl, and through `wrapper invoke` with the sample events
@@ -504,7 +660,7 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Iterator[Served]:
     """`wrapper serve <copy>/wrapper.yaml --port N` as a real subprocess."""
     base = tmp_path_factory.mktemp("serve")
-    config, exporter_port = copy_example(base / "example")
+    config, exporter_port = copy_example(base / "example", targets)
     log = base / "serve.log"
     with wrapper_serve([str(config)], log=log, env=clean_env(WRAPPER_BEARER_TOKEN=TOKEN)) as url:
         # one invocation: the runtime's init (and so the exporter's start) is over when it returns
@@ -545,7 +701,8 @@ def test_serve_with_curl_probe_of_a_local_server(served, targets):
 
 @needs_curl
 def test_serve_with_curl_closed_port_is_200_with_probe_success_0(served, targets):
-    status, headers, body = curl(probe_url(served.url, target=targets.closed, module="tcp_connect"),
+    closed = targets.closed.removeprefix("http://").rstrip("/")  # tcp_connect reads host:port
+    status, headers, body = curl(probe_url(served.url, target=closed, module="tcp_connect"),
                                  "-H", f"Authorization: Bearer {TOKEN}")
     assert status == 200
     assert headers["content-type"] == PROMETHEUS_TYPE
@@ -614,8 +771,8 @@ def test_there_are_sample_events_for_every_caller():
 
 
 @pytest.fixture(scope="module")
-def invoke_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config, _ = copy_example(tmp_path_factory.mktemp("invoke") / "example")
+def invoke_copy(tmp_path_factory: pytest.TempPathFactory, targets: Targets) -> Path:
+    config, _ = copy_example(tmp_path_factory.mktemp("invoke") / "example", targets)
     return config
 
 

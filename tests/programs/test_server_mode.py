@@ -111,12 +111,20 @@ def http_server(make_server, program):
 
 
 @pytest.fixture
-def exporter(make_server):
-    """The real blackbox_exporter with the example's modules file, ready on a free loopback port."""
+def exporter(make_server, tmp_path):
+    """The real blackbox_exporter with the example's modules, ready on a free loopback port.
+
+    The HTTP modules' egress guard (`proxy_url`) is the runtime's, not part of ServerProcess: dropped here
+    (tests/test_blackbox_example.py and tests/test_egress.py test it).
+    """
     port = free_port()
+    modules = tmp_path / "blackbox.yml"
+    modules.write_text("".join(
+        line for line in (EXAMPLE / "blackbox.yml").read_text().splitlines(keepends=True)
+        if line.strip().split(":")[0] not in ("proxy_url", "skip_resolve_phase_with_proxy")
+    ))
     server = make_server(
-        [EXPORTER, f"--config.file={EXAMPLE / 'blackbox.yml'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--log.level=warn"],
+        [EXPORTER, f"--config.file={modules}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         port=port,
         ready_path="/-/healthy",
     )

@@ -1,5 +1,9 @@
 """Shared machinery of the reliability suite: a real `wrapper run` under the emulator, and /proc accounting.
 
+The runtime and its programs run as Lambda runs them (tests/lambda_sandbox.py): as uid 65534, with the task
+root read-only, only the test's tmp dir writable, Lambda's limits and fake credentials. PYTHON, program() and
+RUNTIME name the sandbox's interpreter and copies, never the checkout.
+
 Every program a test starts carries RELIABILITY_TAG=<unique value> in its environment (the config's `env:`), and
 so does every process it forks; `tagged_processes(tag)` finds them all through /proc, whatever their parent or
 session, so a survivor cannot hide by being reparented to init or by calling setsid().
@@ -21,13 +25,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, also when soak.py runs as a script
 from harness import free_port, is_live, local_lambda  # noqa: E402, F401 - part of this module's helpers
+from lambda_sandbox import Box, shared_sandbox  # noqa: E402
 from wrapper.emulator import Emulator, InvokeResult  # noqa: E402
 
-PYTHON = sys.executable
+LAMBDA = shared_sandbox()  # paths only; built by the first test that needs it
+PYTHON = LAMBDA.python
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "tests" / "bin"
 OWN_PROGRAMS = Path(__file__).resolve().parent / "programs"
-RUNTIME = [PYTHON, "-m", "wrapper", "run"]
+RUNTIME = LAMBDA.runtime_argv()
 WAIT_S = 10.0  # generous bound for anything that should happen "soon"; never a timing assertion
 TAG_NAME = "RELIABILITY_TAG"
 
@@ -35,7 +41,7 @@ TAG_NAME = "RELIABILITY_TAG"
 def program(name: str) -> str:
     """Absolute path of a test program (ours first, then the shared tests/bin)."""
     own = OWN_PROGRAMS / f"{name}.py"
-    return str(own if own.exists() else PROGRAMS / f"{name}.py")
+    return LAMBDA.program(own if own.exists() else PROGRAMS / f"{name}.py")
 
 
 def new_tag() -> str:
@@ -50,8 +56,17 @@ def write_config(directory: Path, text: str, name: str = "wrapper.yaml") -> Path
 
 def start_emulator(config: Path, *, log: Path, env: dict[str, str] | None = None, timeout_s: float = 30.0,
                    **kwargs: Any) -> Emulator:
-    """An emulator (not started: use `with`) running `wrapper run` with this config; runtime output goes to `log`."""
-    return local_lambda(config, env=env, timeout_s=timeout_s, log=log, **kwargs)
+    """An emulator (not started: use `with`) running `wrapper run` with this config as Lambda would: the config's
+    directory is the task root, its name the handler; runtime output goes to `log`."""
+    LAMBDA.prepare()
+    return Emulator(runtime_argv=RUNTIME, port=0, function_timeout_s=timeout_s, task_root=str(config.parent),
+                    handler=config.name, env=runtime_env(config.parent, **(env or {})), runtime_stdout=log,
+                    runtime_stderr=log, **kwargs)
+
+
+def runtime_env(task: Path, **extra: str) -> dict[str, str]:
+    """The runtime's environment as Lambda gives it (fake credentials included), then `extra`."""
+    return {**LAMBDA.environment(task), **extra}
 
 
 def error_type(result: InvokeResult) -> str | None:
@@ -187,9 +202,11 @@ def function_url_event(*, path: str = "/", method: str = "GET", query: str = "",
 
 @dataclass
 class Sandbox:
-    """What one test owns: a directory for its config, a scratch parent only it uses, a log, a process tag."""
+    """What one test owns: a task dir for its config (read-only to the runtime), a tmp dir (the only one the
+    runtime's user may write) holding a scratch parent only this test uses, a log, a process tag."""
 
     dir: Path
+    tmp: Path
     scratch: Path
     log: Path
     tag: str
@@ -199,3 +216,9 @@ class Sandbox:
 
     def scratch_entries(self) -> list[str]:
         return sorted(os.listdir(self.scratch))
+
+
+def new_sandbox(name: str) -> tuple[Sandbox, Box]:
+    """Fresh dirs in the Lambda sandbox, for a test or a soak run."""
+    box = LAMBDA.new_box(name)
+    return Sandbox(dir=box.task, tmp=box.tmp, scratch=box.scratch, log=box.task / "runtime.log", tag=new_tag()), box

@@ -13,7 +13,8 @@ Every invocation writes its own file into its scratch dir and the program answer
 mix-up between invocations shows as a wrong answer. Checked: every invocation answered exactly once with the
 outcome its kind calls for (emulator.stats.posts), one runtime process throughout; sampled every N/10
 invocations (at a quiet point between batches): the runtime's open descriptors, threads, child processes and
-RSS, the scratch dirs left, and processes left carrying the run's tag. Prints a Markdown table.
+RSS, the scratch dirs left, and processes left carrying the run's tag. Prints a Markdown table. Runs in the Lambda
+sandbox (tests/lambda_sandbox.py, so as root) and fails if anything was written outside its tmp dirs.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reliability_helpers import (
+    LAMBDA,
+    PYTHON,
+    Sandbox,
     descendants,
     error_type,
     fd_count,
-    new_tag,
+    new_sandbox,
     program,
     rss_kib,
     runtime_pid,
@@ -117,7 +120,7 @@ def hot_soak_config(directory: Path, scratch: Path, tag: str, total: int) -> Pat
         directory,
         f"""\
         mode: hot
-        command: [{sys.executable}, {program("hot_soak")}]
+        command: [{PYTHON}, {program("hot_soak")}]
         stdin: event
         output: {{format: json}}
         hot: {{max_events: {max(1, total // 10)}, restart_backoff_s: 0.05}}
@@ -129,13 +132,13 @@ def hot_soak_config(directory: Path, scratch: Path, tag: str, total: int) -> Pat
     )
 
 
-def run_soak(total: int, concurrency: int, workdir: Path, *, samples: int = 10, mode: str = "exec") -> SoakResult:
+def run_soak(total: int, concurrency: int, sandbox: Sandbox, *, samples: int = 10, mode: str = "exec") -> SoakResult:
     """Run `total` invocations with `concurrency` callers and as many loops in one runtime."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    scratch = workdir / "scratch"
-    scratch.mkdir(exist_ok=True)
-    tag = new_tag()
-    config = hot_soak_config(workdir, scratch, tag, total) if mode == "hot" else soak_config(workdir, scratch, tag)
+    scratch, tag = sandbox.scratch, sandbox.tag
+    if mode == "hot":
+        config = hot_soak_config(sandbox.dir, scratch, tag, total)
+    else:
+        config = soak_config(sandbox.dir, scratch, tag)
     expected_error = HOT_EXPECTED_ERROR if mode == "hot" else EXPECTED_ERROR
     step = max(1, total // samples)
     outcomes: dict[int, tuple[str, str | None, bytes]] = {}
@@ -146,7 +149,7 @@ def run_soak(total: int, concurrency: int, workdir: Path, *, samples: int = 10, 
         result = emulator.invoke(json.dumps({"kind": kind, "data": data}).encode(), timeout_s=120)
         outcomes[number] = (result.request_id, error_type(result), result.body)
 
-    with start_emulator(config, log=workdir / "runtime.log", timeout_s=60,
+    with start_emulator(config, log=sandbox.log, timeout_s=60,
                         max_concurrency=concurrency if concurrency > 1 else None) as emulator:
         pid = runtime_pid(emulator)
         for warm in range(-concurrency * 2, 0):  # imports and first allocations before the first sample
@@ -242,15 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["exec", "hot"], default="exec")
     args = parser.parse_args(argv)
     results = []
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        for concurrency in args.concurrency:
-            result = run_soak(args.n, concurrency, Path(tmp) / f"c{concurrency}", mode=args.mode)
-            print(samples_table(result), file=sys.stderr, flush=True)
-            for line in result.wrong[:20]:
-                print("  WRONG", line, file=sys.stderr)
-            results.append(result)
+    for concurrency in args.concurrency:
+        sandbox, _ = new_sandbox(f"soak-{args.mode}-c{concurrency}")
+        result = run_soak(args.n, concurrency, sandbox, mode=args.mode)
+        print(samples_table(result), file=sys.stderr, flush=True)
+        for line in result.wrong[:20]:
+            print("  WRONG", line, file=sys.stderr)
+        results.append(result)
     print(hot_table(results) if args.mode == "hot" else table(results))
-    return 0 if all(r.lost == 0 for r in results) else 1
+    outside = LAMBDA.writes_outside()
+    for path in outside:
+        print("  WRITTEN OUTSIDE THE SANDBOX'S TMP DIRS", path, file=sys.stderr)
+    return 0 if all(r.lost == 0 for r in results) and not outside else 1
 
 
 if __name__ == "__main__":

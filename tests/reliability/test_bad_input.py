@@ -38,13 +38,14 @@ MIB = 1 << 20
 
 TOP_KEYS = ["version", "mode", "command", "inputs", "args", "stdin", "env", "env_passthrough", "aws_credentials",
             "files", "scratch", "output", "exit_codes", "timeout_s", "grace_s", "deadline_margin_s",
-            "stderr_tail_bytes", "server", "http", "auth"]
+            "stderr_tail_bytes", "server", "http", "auth", "egress"]
 INNER_KEYS = ["from", "type", "required", "default", "enum", "pattern", "min", "max", "min_length", "max_length",
               "max_items", "items", "allow_dash", "destination", "when", "flag", "value", "style", "switch",
               "template", "file", "as", "filename", "dir", "keep", "format", "max_bytes", "on_overflow",
               "content_type", "success", "error_type", "message", "status_code", "port", "ready", "request",
               "path", "method", "query", "headers", "body", "timeout_header", "forward_headers", "success_status",
-              "pass_status", "status_codes", "bearer_token_env", "allow", "deny", "timeout_s", "interval_s"]
+              "pass_status", "status_codes", "bearer_token_env", "allow", "deny", "timeout_s", "interval_s",
+              "kind", "default_scheme", "kind_input", "kinds", "deny_reserved", "guard", "connect_timeout_s"]
 WORDS = ["cat", "exec", "server", "event", "none", "string", "integer", "list", "object", "json", "raw", "{x}",
          "{file:f}", "--x", "-", "x", "f", "200-299", "/", "GET", "error", "truncate", "{config_dir}/p", "equals",
          "Function.Bad", "Runtime.Ok", "127.0.0.1", "[a-z]+", "a.b[0]", "@", "{", "}", "{{x}}"]

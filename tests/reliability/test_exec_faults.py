@@ -70,8 +70,7 @@ CASES = [
     ("stderr_flood", [program("stderr_flood"), str(16 * MIB)], None, b"END"),
     ("stderr_flood_in_lines", [program("write_bytes"), str(MIB // 2), "stderr"], None, b""),
     ("non_utf8_output", [program("non_utf8")], None, b"\xff\xfe\x00\x80 not utf-8 \xc3\x28 \xed\xa0\x80\n"),
-    # 128 MiB: Python starts in it, and filling it takes a fraction of timeout_s even on a loaded machine
-    # (512 MiB of page faults took 2.5 s on a busy 2-core machine, over the 2 s limit: a Function.Timeout)
+    # 128 MiB: filling 512 MiB took up to 2.2 s on a loaded 2-core machine, past the 2 s timeout of these cases
     ("exhausts_its_memory", [program("limited"), "as", str(128 * MIB), PYTHON, program("fill_memory"), "100000"],
      "Function.NonZeroExit", None),
     ("fills_its_scratch_dir_to_its_limit",

@@ -13,13 +13,13 @@ import pytest
 
 from reliability_helpers import (
     PYTHON,
-    ROOT,
     RUNTIME,
     WAIT_S,
     error_type,
     free_port,
     is_live,
     program,
+    runtime_env,
     runtime_pid,
     start_emulator,
     survivors,
@@ -54,10 +54,10 @@ def echo_config(sandbox, *, timeout_s: float = 20.0):
 
 
 def spawn_runtime(address: str, config, sandbox, **env: str) -> subprocess.Popen:
-    """`wrapper run` started by hand against an emulator without runtimes of its own."""
-    full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "AWS_LAMBDA_RUNTIME_API": address, **env}
+    """`wrapper run` started by hand (as Lambda's user) against an emulator without runtimes of its own."""
+    full_env = runtime_env(sandbox.dir, AWS_LAMBDA_RUNTIME_API=address, **env)
     return subprocess.Popen([*RUNTIME, str(config)], env=full_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True, cwd=sandbox.dir)
 
 
 def stderr_of(process: subprocess.Popen) -> str:
@@ -197,8 +197,8 @@ def test_runtime_api_gone_at_start_exits_non_zero_with_a_clear_message(sandbox):
 
 def test_runtime_api_unset_exits_with_a_usage_error(sandbox):
     config = echo_config(sandbox)
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([*RUNTIME, str(config)], env=env, capture_output=True, timeout=WAIT_S, check=False)
+    done = subprocess.run([*RUNTIME, str(config)], env=runtime_env(sandbox.dir), capture_output=True,
+                          timeout=WAIT_S, check=False, cwd=sandbox.dir)
     assert done.returncode == 2 and b"AWS_LAMBDA_RUNTIME_API" in done.stderr
 
 

@@ -186,7 +186,7 @@ def test_server_mode_requests_go_only_to_loopback_and_the_configured_port(sandbo
     canary.listen(16)
     canary.setblocking(False)
     canary_port = canary.getsockname()[1]
-    log = sandbox.dir / "requests.log"
+    log = sandbox.tmp / "requests.log"
     config = write_config(sandbox.dir, f"""\
         mode: server
         command: [{PYTHON}, {program("fault_server")}, "{port}", --log, {log}]

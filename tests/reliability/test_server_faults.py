@@ -36,7 +36,7 @@ def server_config(sandbox, *, timeout_s: float = 2.0, extra_args: str = "") -> t
         sandbox.dir,
         f"""\
         mode: server
-        command: [{PYTHON}, {program("fault_server")}, "{port}", --log, {sandbox.dir / "requests.log"}
+        command: [{PYTHON}, {program("fault_server")}, "{port}", --log, {sandbox.tmp / "requests.log"}
                   {extra_args}]
         inputs:
           kind: {{}}

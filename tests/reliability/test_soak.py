@@ -22,8 +22,8 @@ LEAK_PROBE_N = 5000
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_soak_answers_every_invocation_once_and_leaks_nothing(tmp_path, concurrency):
-    result = run_soak(SOAK_N, concurrency, tmp_path)
+def test_soak_answers_every_invocation_once_and_leaks_nothing(sandbox, concurrency):
+    result = run_soak(SOAK_N, concurrency, sandbox)
     report = samples_table(result)
     assert result.wrong == [], result.wrong[:10]
     assert result.answered_once == SOAK_N
@@ -36,8 +36,8 @@ def test_soak_answers_every_invocation_once_and_leaks_nothing(tmp_path, concurre
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_hot_soak_answers_every_event_once_with_recycling_and_leaks_nothing(tmp_path, concurrency):
-    result = run_soak(SOAK_N, concurrency, tmp_path, mode="hot")
+def test_hot_soak_answers_every_event_once_with_recycling_and_leaks_nothing(sandbox, concurrency):
+    result = run_soak(SOAK_N, concurrency, sandbox, mode="hot")
     report = samples_table(result)
     assert result.wrong == [], result.wrong[:10]
     assert result.answered_once == SOAK_N
@@ -52,10 +52,10 @@ def test_hot_soak_answers_every_event_once_with_recycling_and_leaks_nothing(tmp_
     assert last.rss_kib - first.rss_kib < RSS_GROWTH_LIMIT_KIB, report
 
 
-def test_regression_runtime_rss_grows_with_every_invocation(tmp_path):
+def test_regression_runtime_rss_grows_with_every_invocation(sandbox):
     # invalid events: no program runs, so all the runtime does per invocation is next → handle → post
-    config = write_config(tmp_path, "command: [cat]\ninputs: {x: {type: integer}}\n")
-    with start_emulator(config, log=tmp_path / "runtime.log", max_concurrency=4) as emulator, \
+    config = write_config(sandbox.dir, "command: [cat]\ninputs: {x: {type: integer}}\n")
+    with start_emulator(config, log=sandbox.log, max_concurrency=4) as emulator, \
             ThreadPoolExecutor(4) as pool:
         pid = runtime_pid(emulator)
 

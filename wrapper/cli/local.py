@@ -36,7 +36,9 @@ def local_lambda(
     from wrapper.config.loader import load_config
     from wrapper.emulator import Emulator
     from wrapper.errors import ConfigError
+    from wrapper.runtime.hardening import make_undumpable
 
+    make_undumpable()  # this process holds the caller's environment; the programs below it run as the same user
     extra_env = {k: v for k, v in environ.items() if k.startswith(PASSED_ENV_PREFIXES)}
     extra_env.pop("WRAPPER_CONFIG", None)
     for pair in args.env:

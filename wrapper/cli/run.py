@@ -33,8 +33,11 @@ def run(config: str | None, environ: Mapping[str, str]) -> int:
     """The bootstrap: init, then the Runtime API loop; the exit status."""
     from wrapper.errors import ConfigError, RuntimeAPIError
     from wrapper.runtime.client import RuntimeClient
+    from wrapper.runtime.hardening import make_undumpable
     from wrapper.runtime.logs import parse_level, setup_logging
     from wrapper.runtime.loop import run_runtime
+
+    make_undumpable()  # before any program starts: they run as our user, and our environment holds credentials
 
     setup_logging("json" if environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "text",
                   parse_level(environ.get("AWS_LAMBDA_LOG_LEVEL")))

@@ -6,60 +6,23 @@ other schema problem. The field types they share with wrapper.config.schema live
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
 import jmespath
 import jmespath.exceptions
-from pydantic import BaseModel, BeforeValidator, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from wrapper.config.fields import TAG_PREFIX, BaseConfig, Name, TemplateText, Word, shape
-
-_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?")
-
-
-class DestinationConfig(BaseConfig):
-    """Checks for an input naming a network destination (URL, host, host:port, [v6]:port or IP)."""
-
-    allow: list[str] = Field(
-        default_factory=list,
-        description="IPs, CIDRs or host names always allowed; checked first.",
-    )
-    deny_loopback: bool = Field(True, description="Deny 127.0.0.0/8, ::1, 0.0.0.0, :: and `localhost`.")
-    deny_link_local: bool = Field(
-        True,
-        description="Deny 169.254.0.0/16 (incl. the 169.254.169.254 metadata service), fe80::/10 and fd00:ec2::254.",
-    )
-    deny_private: bool = Field(False, description="Deny 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 and fc00::/7.")
-    deny: list[str] = Field(default_factory=list, description="Extra CIDRs to deny.")
-    resolve: bool = Field(
-        True,
-        description="Resolve host names and check every address; names that do not resolve pass (the program reports "
-        "them).",
-    )
-
-    @field_validator("allow")
-    @classmethod
-    def _addresses_or_names(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                if not _HOST_NAME.fullmatch(entry):
-                    raise ValueError(f"{entry!r} is not an IP address, CIDR or host name") from None
-        return value
-
-    @field_validator("deny")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
-        return value
-
+from wrapper.config.network import DestinationConfig
 
 InputType = Literal["string", "integer", "number", "boolean", "list", "object"]
 ItemType = Literal["string", "integer", "number", "boolean"]

@@ -9,6 +9,7 @@ import yaml
 from wrapper.config.envsafety import CREDENTIAL_NAMES, unsafe_env_reason
 from wrapper.config.metrics import check_metrics
 from wrapper.config.schema import (
+    DestinationConfig,
     EnvValueConfig,
     FileArgConfig,
     FlagArgConfig,
@@ -42,6 +43,9 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     found += _check_references(config)
     found += check_metrics(config)
     found += _check_env_safety(config)
+    if config.mode == "hot" and config.egress.guard and config.egress.env:
+        # hot mode builds its program's environment itself; until it passes the guard's variables on, say so
+        found.append((("egress", "env"), "hot mode does not give its program HTTP(S)_PROXY yet; set env: false"))
     return [problem_at(node, loc, reason, file) for loc, reason in found]
 
 
@@ -107,6 +111,24 @@ def _check_inputs(inputs: dict[str, InputConfig]) -> list[tuple[Loc, str]]:
             found.append(((*at, "pattern"), "pattern applies only to strings and lists of strings"))
         if spec.destination is not None and not stringy:
             found.append(((*at, "destination"), "destination applies only to strings and lists of strings"))
+        if spec.destination is not None:
+            found += _check_destination(spec.destination, (*at, "destination"), name, inputs)
+    return found
+
+
+def _check_destination(
+    spec: DestinationConfig, at: Loc, name: str, inputs: dict[str, InputConfig]
+) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    if spec.kind_input is not None and spec.kind_input not in inputs:
+        found.append(((*at, "kind_input"), f"{spec.kind_input!r} is not a declared input"))
+    if spec.kind_input == name:
+        found.append(((*at, "kind_input"), "an input cannot pick its own kind"))
+    if spec.kinds and spec.kind_input is None:
+        found.append(((*at, "kinds"), "kinds needs kind_input (the input whose value picks the kind)"))
+    kinds = {spec.kind, *spec.kinds.values()}
+    if spec.default_scheme is not None and "url" not in kinds:
+        found.append(((*at, "default_scheme"), "default_scheme applies only to the url kind"))
     return found
 
 

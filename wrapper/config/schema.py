@@ -14,9 +14,9 @@ from pydantic import Field, field_validator, model_validator
 from wrapper.config.fields import ENV_NAME_PATTERN, TAG_PREFIX, BaseConfig, Name, Word
 from wrapper.config.metrics import MetricsConfig
 from wrapper.config.modes import HotConfig, ReadyConfig, RequestConfig, ServerConfig
+from wrapper.config.network import DestinationConfig, EgressConfig
 from wrapper.config.parts import (
     ArgConfig,
-    DestinationConfig,
     EnvConfig,
     EnvValueConfig,
     FileArgConfig,
@@ -32,8 +32,9 @@ from wrapper.config.parts import (
 from wrapper.protocol import ERROR_TYPE_PATTERN
 
 __all__ = [
-    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EnvConfig", "EnvValueConfig", "ExitCodeConfig",
-    "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig", "OutputConfig",
+    "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EgressConfig", "EnvConfig", "EnvValueConfig",
+    "ExitCodeConfig", "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig",
+    "OutputConfig",
     "PayloadConfig", "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig",
     "StatusCodesConfig", "StdinConfig", "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig",
     "WrapperConfig",
@@ -216,5 +217,9 @@ class WrapperConfig(BaseConfig):
         None,
         description="CloudWatch metrics: one Embedded Metric Format record per invocation in the log stream; off "
         "when absent.",
+    )
+    egress: EgressConfig = Field(
+        default_factory=EgressConfig,
+        description="The egress guard: connect-time destination checks for the program's HTTP(S) traffic.",
     )
 

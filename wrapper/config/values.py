@@ -1,12 +1,8 @@
-"""The config as the runtime reads it: frozen values, one class per schema class, the same whatever the source.
-
-`load_config` validates the YAML with pydantic (wrapper.config.schema) and converts the result (`loader.from_schema`);
-wrapper.config.compiled decodes the JSON `wrapper package` wrote from that same conversion. So the runtime never
-sees a pydantic model, and the compiled path needs no pydantic.
+"""The config as the runtime reads it: frozen values, one class per schema class, the same whatever the source
+(`loader.from_schema` converts the validated YAML; `compiled` decodes the JSON `wrapper package` wrote from it).
 
 Schema class `XConfig` has value class `X` here (`WrapperConfig`: `Config`) with the same field names. To add a
-config key: its Field, with a description, in the schema class, then `name: type` in the value class of the same
-name below. A test compares every pair, and conversion refuses a mismatch.
+config key: its Field, with a description, in the schema class, then `name: type` in the value class below.
 """
 
 from __future__ import annotations
@@ -20,8 +16,6 @@ if TYPE_CHECKING:
 
     V = TypeVar("V", bound="Value")
     Mode = Literal["exec", "server", "hot"]
-    OutputFormat = Literal["raw", "text", "json", "lines", "base64", "prometheus_json"]
-    InputType = Literal["string", "integer", "number", "boolean", "list", "object"]
     ItemType = Literal["string", "integer", "number", "boolean"]
 
 CONFIG_DIR_PLACEHOLDER = "{config_dir}"  # in command words: the config file's absolute directory, at load
@@ -92,17 +86,32 @@ def expand_config_dir(config: Config, config_path: str | os.PathLike[str]) -> Co
 
 
 class Destination(Value):
+    kind: Literal["auto", "url", "host_port", "host"]
+    default_scheme: Literal["http", "https"] | None
+    kind_input: str | None
+    kinds: dict[str, str]
     allow: list[str]
     deny_loopback: bool
     deny_link_local: bool
     deny_private: bool
+    deny_reserved: bool
     deny: list[str]
     resolve: bool
 
 
+class Egress(Value):
+    guard: bool
+    port: int
+    env: bool
+    allow: list[str]
+    deny_private: bool
+    deny: list[str]
+    connect_timeout_s: float
+
+
 class Input(Value):
     from_: str | None
-    type: InputType
+    type: ItemType | Literal["list", "object"]
     required: bool  # resolved by the schema: explicit, else true when no default is given
     default: Any
     enum: list[Any] | None
@@ -176,7 +185,7 @@ class Scratch(Value):
 
 
 class Output(Value):
-    format: OutputFormat
+    format: Literal["raw", "text", "json", "lines", "base64", "prometheus_json"]
     max_bytes: int
     on_overflow: Literal["error", "truncate"]
     content_type: str | None
@@ -288,3 +297,4 @@ class Config(Value):
     http: Http
     auth: Auth
     metrics: Metrics | None
+    egress: Egress

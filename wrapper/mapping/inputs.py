@@ -12,7 +12,7 @@ from wrapper.errors import InvalidEventError
 if TYPE_CHECKING:
     from typing import Any
 
-    from wrapper.config.values import Input
+    from wrapper.config.values import Destination, Input
 
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
@@ -22,6 +22,10 @@ _MAX_SHOWN_CHARS = 60
 
 class _Rejected(Exception):
     """One input failed; the message fragment follows the input's name."""
+
+
+class _Defaulted(Exception):
+    """The event has no value for an input: its configured default is used, unchecked (the config's own value)."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -40,15 +44,47 @@ def shown(value: Any) -> str:
 def extract_inputs(document: Any, inputs: dict[str, Input]) -> dict[str, Any]:
     """Evaluate and check every input; raise one InvalidEventError naming every failing input."""
     values: dict[str, Any] = {}
-    failures: list[str] = []
+    failures: dict[str, str] = {}
+    defaulted = set()
     for name, spec in inputs.items():
         try:
             values[name] = _extract_one(document, name, spec)
+        except _Defaulted:
+            values[name] = spec.default
+            defaulted.add(name)
         except _Rejected as rejected:
-            failures.append(f"inputs.{name}: {rejected}")
+            failures[name] = f"inputs.{name}: {rejected}"
+    # destinations last: another input's value may pick how a destination is read (`kind_input`)
+    for name, spec in inputs.items():
+        if spec.destination is not None and name not in failures and name not in defaulted:
+            try:
+                values[name] = _destination(values[name], spec.destination, values)
+            except _Rejected as rejected:
+                failures[name] = f"inputs.{name}: {rejected}"
     if failures:
-        raise InvalidEventError("; ".join(failures))
+        raise InvalidEventError("; ".join(failures[name] for name in inputs if name in failures))
     return values
+
+
+def _destination(value: Any, spec: Destination, values: dict[str, Any]) -> Any:
+    """The canonical form of a destination (or of each item of a list of them), as the program will get it."""
+    kind = spec.kinds.get(str(values.get(spec.kind_input))) if spec.kind_input is not None else None
+    if isinstance(value, list):
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_destination(item, spec, values))
+            except _Rejected as rejected:
+                raise _Rejected(f"item {index}: {rejected}") from None
+        return items
+    from wrapper.mapping.destination import DestinationRefused, check_destination  # only configs that check
+
+    try:
+        return check_destination(value, spec, kind=kind)
+    except DestinationRefused as refused:
+        raise _Rejected(f"{shown(value)} is denied: {refused}") from None
+    except ValueError as error:
+        raise _Rejected(f"{shown(value)} is not a valid destination ({error})") from None
 
 
 def _extract_one(document: Any, name: str, spec: Input) -> Any:
@@ -62,7 +98,7 @@ def _extract_one(document: Any, name: str, spec: Input) -> Any:
     if raw is None:
         if spec.required:
             raise _Rejected("is required")
-        return spec.default
+        raise _Defaulted
     value = _coerce(raw, spec.type, spec.items)
     if spec.type == "list":
         if spec.max_items is not None and len(value) > spec.max_items:
@@ -158,12 +194,6 @@ def _check_string(value: str, spec: Input) -> None:
         raise _Rejected(f"is {len(value)} characters, shorter than min_length {spec.min_length}")
     if spec.pattern is not None and re.fullmatch(spec.pattern, value) is None:
         raise _Rejected(f"{shown(value)} does not match pattern {spec.pattern!r}")
-    if spec.destination is not None:
-        from wrapper.mapping.destination import check_destination  # ipaddress: only configs that check destinations
-
-        reason = check_destination(value, spec.destination)
-        if reason is not None:
-            raise _Rejected(f"{shown(value)} {reason}")
 
 
 def _same(value: Any, allowed: Any) -> bool:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 
 from wrapper import TYPE_CHECKING
@@ -24,6 +22,7 @@ from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
 from wrapper.programs.executable import resolve_executable
 from wrapper.programs.process import run_process
 from wrapper.programs.reaper import Reaper
+from wrapper.programs.scratch import make_scratch, remove_scratch
 from wrapper.runtime.logs import log_program_line
 from wrapper.types import HttpRequest, HttpResponse, Invocation
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from wrapper.config.values import Config
+    from wrapper.egress.proxy import EgressGuard
     from wrapper.metrics.emf import Observation
     from wrapper.programs.server_mode import ServerProcess
     from wrapper.runtime.hot_mode import HotMode
@@ -54,6 +54,8 @@ class FunctionHandler:
         self.reaper = reaper if reaper is not None else Reaper()  # every program this handler starts
         self.server: ServerProcess | None = None  # server mode's program, once started
         self.hot: HotMode | None = None  # hot mode's programs, once started
+        self.egress: EgressGuard | None = None  # the egress guard, when the config asks for one (started by load)
+        self.egress_env: dict[str, str] = {}
         self.expected_token: str | None = None
         if config.auth.bearer_token_env:
             self.expected_token = base_env.get(config.auth.bearer_token_env) or None
@@ -80,6 +82,10 @@ class FunctionHandler:
             if problem:
                 raise ConfigError(f"auth.bearer_token_env: variable {config.auth.bearer_token_env} {problem}",
                                   file=str(config_path))
+        if config.egress.guard:
+            from wrapper.egress.proxy import start_egress_guard
+
+            handler.egress, handler.egress_env = start_egress_guard(config.egress)
         if config.mode == "server":
             handler._start_server()
         elif config.mode == "hot":
@@ -96,6 +102,8 @@ class FunctionHandler:
             self.server.stop()
         if self.hot is not None:
             self.hot.close()
+        if self.egress is not None:
+            self.egress.stop()
         self.reaper.close()  # orphans go to init again: this process no longer sweeps them
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str]:
@@ -176,7 +184,7 @@ class FunctionHandler:
         self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
     ) -> HttpResponse:
         config = self.config
-        scratch = tempfile.mkdtemp(prefix="wrapper-", dir=config.scratch.dir)
+        scratch = make_scratch(config.scratch.dir)
         try:
             command = build_command(
                 config,
@@ -196,7 +204,7 @@ class FunctionHandler:
             result = run_process(
                 argv,
                 stdin=command.stdin,
-                env=command.env,
+                env={**command.env, **self.egress_env},
                 cwd=scratch,
                 timeout_s=self._time_left_s(invocation),
                 grace_s=config.grace_s,
@@ -210,7 +218,7 @@ class FunctionHandler:
             body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
-                _remove_scratch(scratch)
+                remove_scratch(scratch)
         return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
 
     def _forward(
@@ -251,7 +259,7 @@ class FunctionHandler:
         argv, env = build_server_argv_env(self.config, base_env=self.base_env)
         server = self.server = ServerProcess(
             [self.executable, *argv[1:]],
-            env,
+            {**env, **self.egress_env},
             port=server_config.port,
             ready_path=server_config.ready.path,
             ready_timeout_s=server_config.ready.timeout_s,
@@ -271,13 +279,6 @@ class FunctionHandler:
         programs = hot_programs(self.base_env)
         self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs)
         self.hot.start()
-
-
-def _remove_scratch(path: str) -> None:
-    try:
-        os.rmdir(path)  # the common case: the program left nothing behind, one syscall
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _float(raw: str | None) -> float | None:
