@@ -233,3 +233,19 @@ def _live(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+
+
+def test_metrics_records_count_the_answer_and_a_crash_mid_event(tmp_path):
+    from emf_rules import assert_valid_emf, emf_lines
+
+    config = program_config(tmp_path, "metrics: {namespace: WrapperHot, dimensions: {service: hot}}")
+    log = tmp_path / "runtime.log"
+    with local_lambda(config, log=str(log)) as emulator:
+        ok = emulator.invoke(b'{"kind": "ok"}')
+        crashed = emulator.invoke(b'{"kind": "exit", "arg": 3}')
+    records = {r["requestId"]: r for r in emf_lines(log.read_text())}
+    for record in records.values():
+        assert_valid_emf(record)
+    good, bad = records[ok.request_id], records[crashed.request_id]
+    assert good["Success"] == 1 and good["OutputBytes"] == len(ok.body)
+    assert bad["Error"] == 1 and bad["ExitStatus"] == 3 and bad["ErrorType"] == "Function.NonZeroExit"

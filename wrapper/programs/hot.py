@@ -151,7 +151,7 @@ class HotProgram:
             process.events += 1
             self._delay_s = self.restart_backoff_s  # it answered: healthy, so restarts start fast again
             self._check_recycle(process)
-            return outcome.but(duration_s=self.clock() - started)
+            return outcome  # its duration_s stays 0: only a failure's message needs one
         reason = outcome.out_of_step or _failure(outcome)
         self._retire(process, reason, self.grace_s if outcome.timed_out else _BROKEN_GRACE_S)
         return outcome.but(log_tail=process.log_tail(), duration_s=self.clock() - started)

@@ -35,7 +35,7 @@ class HotOutcome(Frozen):
     answer: the answer line without its newline, or None. truncated: it was cut at the cap (`truncate`).
     too_large: the line passed the cap. timed_out: no answer in time. exit_code / signal: how the program ended
     before answering. out_of_step: why it is out of step. partial: an unterminated line it left.
-    log_tail: the end of its log output, for messages. duration_s: from the line's first byte to the outcome.
+    log_tail: the end of its log output, for messages. duration_s: a failure's time from the line's first byte.
     """
 
     __slots__ = (  # noqa: RUF023
