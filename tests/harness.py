@@ -88,6 +88,7 @@ SAMPLE_EVENTS = {
     "grep.yaml": {"pattern": "wor.d", "text": "hello\nworld\n"},
     "echo-hot.yaml": {"hello": "world!"},
     "jq-hot.yaml": {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
+    "stream.yaml": {"last": 3},
 }
 
 

@@ -62,3 +62,18 @@ def test_cases_option_runs_only_what_it_names() -> None:
     assert run.returncode == 0, run.stderr[-4000:]
     assert "## Cold start" in run.stdout
     assert "## Per invocation" not in run.stdout
+
+
+def test_streaming_benchmark_quick_run_prints_streamed_and_buffered_rows() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.streaming", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for row in ("| streamed: Function URL (RESPONSE_STREAM) | 5 MB |", "| buffered: invoke API | 5 MB |",
+                "| streamed: InvokeWithResponseStream (frames) | 20 MB |", "| 5 MB |"):
+        assert row in run.stdout, run.stdout

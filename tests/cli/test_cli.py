@@ -112,6 +112,8 @@ CONFIG_CASES = [
     ("jq-hot.yaml", {"items": [{"name": "a", "price": 2}, {"name": "b", "price": 5}]},
      lambda out: json.loads(out) == {"count": 2, "total": 7, "names": ["a", "b"]}),
     ("jq-hot.yaml", {"items": "not a list"}, lambda out: "Cannot" in json.loads(out)["error"]),
+    # a streaming config invoked without streaming: the whole output, buffered, as Lambda's Invoke gives it
+    ("stream.yaml", {"last": 3}, lambda out: out == b"1\n2\n3\n"),
 ]
 
 
@@ -330,9 +332,10 @@ def test_no_subcommand_is_a_usage_error():
 
 @contextmanager
 def serving(config: str | None, log: Path, runtime_argv: list[str] | None = None, *,
-            api_prefix: str = "") -> Iterator[str]:
-    """`wrapper serve [CONFIG] --port N [-- RUNTIME_ARGV]` as a subprocess; yields its URL once the port accepts."""
-    args = [*([config] if config else []), *(["--api-prefix", api_prefix] if api_prefix else []),
+            api_prefix: str = "", options: list[str] | None = None) -> Iterator[str]:
+    """`wrapper serve [CONFIG] --port N [OPTIONS] [-- RUNTIME_ARGV]` as a subprocess; yields its URL once the port
+    accepts."""
+    args = [*([config] if config else []), *(["--api-prefix", api_prefix] if api_prefix else []), *(options or []),
             *(["--", *runtime_argv] if runtime_argv else [])]
     with wrapper_serve(args, log=log, env=cli_env()) as url:
         yield url
@@ -372,6 +375,23 @@ def test_serve_function_error_carries_the_lambda_header(tmp_path):
     assert head.startswith("HTTP/1.1 200")
     assert "x-amz-function-error: unhandled" in head.lower()
     assert json.loads(body)["errorType"] == "Function.BadPattern"
+
+
+@needs_curl
+def test_serve_in_response_stream_mode_shows_curl_the_first_line_before_the_program_ends(tmp_path):
+    gate = tmp_path / "gate"
+    config = write(tmp_path / "stream.yaml", f"""\
+command: [{sys.executable}, {BIN / "stream_gate.py"}, "first\\n", "{gate}", "last\\n", "0"]
+output: {{streaming: true, content_type: text/plain}}
+""")
+    with serving(str(config), tmp_path / "serve.log", options=["--invoke-mode", "RESPONSE_STREAM"]) as url:
+        curl_argv = [CURL, "-sS", "-N", "--max-time", str(WAIT_S), f"{url}/"]
+        with subprocess.Popen(curl_argv, stdout=subprocess.PIPE) as proc:
+            first = proc.stdout.readline()  # the program waits for the gate until curl has shown this line
+            gate.touch()
+            rest = proc.stdout.read()
+            assert proc.wait(WAIT_S) == 0
+    assert (first, rest) == (b"first\n", b"last\n")
 
 
 BASH_RUNTIME = ["bash", str(BIN / "bash_runtime.sh")]

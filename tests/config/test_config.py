@@ -251,6 +251,27 @@ def test_hot_mode_takes_stdin_and_defaults(tmp_path):
     assert (config.hot.framing, config.hot.max_events, config.hot.max_rss_mib) == ("lines", None, None)
 
 
+def test_streaming_output_gets_lambdas_streamed_cap_unless_one_is_given(tmp_path):
+    streamed = load_config(write(tmp_path, "command: [cat]\noutput: {streaming: true}\n"))
+    capped = load_config(write(tmp_path, "command: [cat]\noutput: {streaming: true, max_bytes: 1000}\n", "b.yaml"))
+    assert (streamed.output.streaming, streamed.output.max_bytes) == (True, 200 * 1024 * 1024)
+    assert capped.output.max_bytes == 1000
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "reason"),
+    [
+        ("output: {streaming: true, format: text}", "output.format", "needs format 'raw'"),
+        ("output: {streaming: true}\nmode: server\nserver: {port: 8080}", "output.streaming", "only supported in exec"),
+        ("output: {streaming: true}\nmode: hot", "output.streaming", "only supported in exec"),
+    ],
+    ids=["format", "server-mode", "hot-mode"],
+)
+def test_streaming_restrictions(tmp_path, text, path, reason):
+    problems = problems_of(tmp_path, f"command: [prog]\n{text}\n")
+    assert [(p.path, reason in p.reason) for p in problems] == [(path, True)], problems
+
+
 def test_yaml_syntax_error_reports_line(tmp_path):
     [problem] = problems_of(tmp_path, "command: [cat\nargs: x\n")
     assert problem.path == "" and problem.line is not None

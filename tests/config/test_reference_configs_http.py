@@ -109,3 +109,17 @@ def test_hot_configs_answer_http_callers():
     assert (ok.status_code, ok.headers["Content-Type"]) == (200, "application/json")
     assert ok.json() == {"count": 1, "total": 2, "names": ["a"]}
     assert (bad.status_code, bad.json()["errorType"]) == (400, "Function.InvalidEvent")
+
+
+def test_stream_answers_a_function_url_in_response_stream_mode_beyond_the_6_mb_limit():
+    last = 1_000_000  # 6.9 MB of lines: more than a buffered answer may carry
+    with local_lambda(CONFIGS / "stream.yaml", invoke_mode="RESPONSE_STREAM") as emulator:
+        answer = requests.get(emulator.url + f"/?last={last}", timeout=WAIT_S)
+        bad = requests.get(emulator.url + "/?last=0", timeout=WAIT_S)
+        direct = emulator.invoke(b'{"last": 3}', timeout_s=WAIT_S)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert answer.headers["Transfer-Encoding"] == "chunked"
+    assert answer.content == "".join(f"{n}\n" for n in range(1, last + 1)).encode()
+    assert (bad.status_code, bad.json()["errorType"]) == (400, "Function.InvalidEvent")
+    assert direct.body == b"1\n2\n3\n"

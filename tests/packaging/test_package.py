@@ -236,12 +236,20 @@ def test_sam_template_names_handler_runtime_and_architecture(echo_out):
     assert props["Timeout"] == 12  # echo.yaml: timeout_s 10 + deadline margin 0.5 + 1, rounded up
     assert props["MemorySize"] == {"Ref": "MemorySize"}
     assert template["Resources"]["FunctionUrl"]["Properties"]["AuthType"] == {"Ref": "FunctionUrlAuthType"}
+    assert template["Resources"]["FunctionUrl"]["Properties"]["InvokeMode"] == "BUFFERED"
     assert template["Resources"]["Schedule"]["Condition"] == "HasSchedule"
 
     image = yaml.load((echo_out / "image" / "template.yaml").read_text(), Loader=CloudFormationLoader)
     assert image["Resources"]["Function"]["Properties"]["PackageType"] == "Image"
     assert image["Resources"]["Function"]["Properties"]["Architectures"] == [ARCH]
     assert image["Resources"]["Function"]["Metadata"]["Dockerfile"] == "Dockerfile"
+
+
+def test_a_streaming_config_gets_a_response_stream_function_url():
+    spec = FunctionSpec(name="stream", handler="stream.yaml", target=resolve_target(ARCH, None), timeout_s=62,
+                        invoke_mode="RESPONSE_STREAM")
+    template = yaml.load(render_template(spec, package_type="zip"), Loader=CloudFormationLoader)
+    assert template["Resources"]["FunctionUrl"]["Properties"]["InvokeMode"] == "RESPONSE_STREAM"
 
 
 def test_templates_pass_cfn_lint_when_it_is_installed():

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -447,6 +447,7 @@ def test_next_whose_answer_is_lost_is_not_asked_again(emulator, pool):
     fresh = RuntimeClient(emulator.address).next_invocation()
     fresh_client = RuntimeClient(emulator.address)
     fresh_client.post_response(fresh.request_id, b'"answered"')
+    wait([first, second], timeout=10, return_when=FIRST_COMPLETED)  # the caller wakes after the 202, not before
     answered = [f for f in (first, second) if f.done()]
     assert len(answered) == 1 and answered[0].result().body == b'"answered"'
 

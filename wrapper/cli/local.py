@@ -29,7 +29,8 @@ def add_function_options(parser: argparse.ArgumentParser) -> None:
 
 
 def local_lambda(
-    args: argparse.Namespace, environ: Mapping[str, str], *, port: int, host: str, runtimes: int, quiet: bool = False
+    args: argparse.Namespace, environ: Mapping[str, str], *, port: int, host: str, runtimes: int, quiet: bool = False,
+    invoke_mode: str = "BUFFERED",
 ) -> Emulator | None:
     """An emulator (not started) running `wrapper run` with args.config, or args.runtime_argv; None after
     printing why not (a usage or config error)."""
@@ -82,6 +83,7 @@ def local_lambda(
             runtime_stderr=output,
             max_concurrency=args.max_concurrency,
             api_prefix=getattr(args, "api_prefix", ""),
+            invoke_mode=invoke_mode,
         )
     except ValueError as exc:  # e.g. an --api-prefix that is not a path
         print(f"wrapper: {exc}", file=sys.stderr)

@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--runtimes", type=int, default=1, help="runtime processes serving the queue (default 1)")
     parser.add_argument("--api-prefix", default="", metavar="PATH",
                         help="serve the Runtime API under this path prefix, e.g. /.rt (default: none)")
+    parser.add_argument("--invoke-mode", choices=("BUFFERED", "RESPONSE_STREAM"), default="BUFFERED",
+                        help="the Function URL's invoke mode: RESPONSE_STREAM streams answers (default BUFFERED)")
     # main() takes the runtime command off before argparse; the usage line still shows where it goes
     parser.usage = parser.format_usage().removeprefix("usage: ").strip() + " [-- RUNTIME_ARGV ...]"
     parser.set_defaults(main=main)
@@ -40,7 +42,8 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if args.config is None and not args.runtime_argv:
         print("wrapper serve: give a config, or a runtime command after --", file=sys.stderr)
         return EXIT_USAGE
-    emulator = local_lambda(args, environ, port=args.port, host=args.host, runtimes=args.runtimes)
+    emulator = local_lambda(args, environ, port=args.port, host=args.host, runtimes=args.runtimes,
+                            invoke_mode=args.invoke_mode)
     if emulator is None:
         return EXIT_USAGE
     stop = threading.Event()
@@ -54,7 +57,8 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(
             f"wrapper: local Lambda at {emulator.url}\n"
             f"  invoke:       POST {emulator.url}/2015-03-31/functions/function/invocations\n"
-            f"  Function URL: any other path, e.g. {emulator.url}/\n"
+            f"  streaming:    POST {emulator.url}/2021-11-15/functions/function/response-streaming-invocations\n"
+            f"  Function URL: any other path, e.g. {emulator.url}/ (invoke mode {emulator.invoke_mode})\n"
             f"  Runtime API:  AWS_LAMBDA_RUNTIME_API={emulator.address}",
             file=sys.stderr,
             flush=True,

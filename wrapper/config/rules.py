@@ -39,6 +39,7 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     """Every cross-field problem of a config that passed the schema, in file order where possible."""
     found: list[tuple[Loc, str]] = []
     found += _check_mode(config)
+    found += _check_streaming(config)
     found += _check_inputs(config.inputs)
     found += _check_references(config)
     found += check_metrics(config)
@@ -85,6 +86,19 @@ def _check_hot(config: WrapperConfig) -> list[tuple[Loc, str]]:
                 found.append((("hot", key), f"{key} applies only to framing: actionloop"))
     if not hot.ack and hot.ready_timeout_s != default.ready_timeout_s:
         found.append((("hot", "ready_timeout_s"), "ready_timeout_s applies only with ack: true"))
+    return found
+
+
+def _check_streaming(config: WrapperConfig) -> list[tuple[Loc, str]]:
+    if not config.output.streaming:
+        return []
+    found: list[tuple[Loc, str]] = []
+    if config.output.format != "raw":
+        found.append((("output", "format"), "output.streaming needs format 'raw' (the other formats need the whole "
+                      "output before they can answer)"))
+    if config.mode != "exec":
+        found.append((("output", "streaming"), "output.streaming is only supported in exec mode (a program started "
+                      "once answers each event whole)"))
     return found
 
 

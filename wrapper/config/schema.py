@@ -48,6 +48,9 @@ class ScratchConfig(BaseConfig):
     keep: bool = Field(False, description="Keep the scratch dir after the invocation (debugging only).")
 
 
+STREAM_MAX_BYTES = 200 * 1024 * 1024  # Lambda's streamed response limit
+
+
 class OutputConfig(BaseConfig):
     """How the program's stdout becomes the response."""
 
@@ -59,19 +62,36 @@ class OutputConfig(BaseConfig):
     )
     max_bytes: int = Field(
         6_291_000, gt=0,
-        description="Cap on captured stdout, just under Lambda's 6 MB response limit.",
+        description="Cap on stdout: 6,291,000 (just under Lambda's 6 MB response limit), or 209,715,200 (Lambda's "
+        "200 MB streamed response limit) with `streaming: true`.",
     )
     on_overflow: Literal["error", "truncate"] = Field(
         "error",
-        description="`error`: fail with Function.OutputTooLarge; `truncate`: answer with the first `max_bytes`.",
+        description="`error`: fail with Function.OutputTooLarge (a stream: stop the program, end with that error); "
+        "`truncate`: answer with the first `max_bytes`.",
     )
     content_type: str | None = Field(
         None,
-        description="Content-Type for HTTP callers; default from `format` (json/lines/"
+        description="Content-Type for HTTP callers (and streamed answers); default from `format` (json/lines/"
         "prometheus_json: application/json, text: text/plain; charset=utf-8, raw/base64: application/octet-stream). "
         "HTTP callers get a body of a non-text type, or of `base64` format, or that is not UTF-8, base64-encoded "
         "with isBase64Encoded: true, which Function URLs and gateways decode back to the exact bytes.",
     )
+    streaming: bool = Field(
+        False,
+        description="Stream stdout to the caller as the program writes it (Lambda response streaming: Function URLs "
+        "with invoke mode RESPONSE_STREAM, InvokeWithResponseStream, API Gateway REST streaming), up to 200 MB. "
+        "Needs `format: raw` and exec mode. The exit status still decides: a failure after output began ends the "
+        "stream with Lambda's error trailers.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stream_cap(cls, data: object) -> object:
+        # a streamed answer may be far larger than a buffered one: its own default cap
+        if isinstance(data, dict) and data.get("streaming") is True and "max_bytes" not in data:
+            return {**data, "max_bytes": STREAM_MAX_BYTES}
+        return data
 
 
 class ExitCodeConfig(BaseConfig):

@@ -3,8 +3,10 @@ and the connection stays usable for the 413 that answers it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from email.message import Message
 from io import BufferedIOBase
+from typing import BinaryIO
 
 READ_CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 65537
@@ -54,3 +56,34 @@ def _copy(rfile: BufferedIOBase, length: int, kept: bytearray, limit: int) -> No
         length -= len(chunk)
         if len(kept) <= limit:
             kept += chunk[: limit + 1 - len(kept)]
+
+
+def iter_chunked(rfile: BinaryIO, trailers: dict[str, str]) -> Iterator[bytes]:
+    """A chunked body's bytes as they arrive (pieces of at most READ_CHUNK_BYTES); its trailers go in `trailers`.
+
+    Raises BadRequest on malformed framing and ConnectionResetError when the body is cut short.
+    """
+    while True:
+        line = rfile.readline(MAX_LINE_BYTES)
+        if not line:
+            raise ConnectionResetError("chunked body cut short")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise BadRequest("malformed chunk size") from None
+        if size == 0:
+            break
+        while size > 0:
+            piece = rfile.read1(min(size, READ_CHUNK_BYTES)) if hasattr(rfile, "read1") else rfile.read(
+                min(size, READ_CHUNK_BYTES))
+            if not piece:
+                raise ConnectionResetError("chunked body cut short")
+            size -= len(piece)
+            yield piece
+        if rfile.readline(MAX_LINE_BYTES) not in (b"\r\n", b"\n"):
+            raise BadRequest("chunk not followed by CRLF")
+    while (line := rfile.readline(MAX_LINE_BYTES)) not in (b"\r\n", b"\n", b""):
+        name, colon, value = line.decode("latin-1").partition(":")
+        if colon:
+            trailers[name.strip().lower()] = value.strip()
+

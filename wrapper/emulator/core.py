@@ -1,7 +1,8 @@
 """The Emulator: a local Lambda that runs any runtime speaking the Runtime API, and takes invokes from anyone.
 
     caller ──POST /2015-03-31/functions/NAME/invocations──┐
-    browser ──any other path (Function URL front)─────────┤
+    caller ──POST /2021-11-15/functions/NAME/response-streaming-invocations (an event stream back)
+    browser ──any other path (Function URL front)─────────┤  (invoke_mode RESPONSE_STREAM: streamed back)
     Emulator.invoke() ────────────────────────────────────┴─▶ queue ◀── GET /next ── runtime(s)
 
 Lifecycle: start() binds the port and starts the runtime children (if any); stop() answers waiting callers,
@@ -30,6 +31,7 @@ REGION = "us-east-1"
 WATCH_INTERVAL_S = 0.02
 SHUTDOWN_POLL_S = 0.05  # how often serve_forever looks at shutdown()
 STOP_ANSWER_GRACE_S = 2.0  # stop(): time for handlers to write the answers close() gave them
+INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")  # the Function URL's, as Lambda's InvokeMode
 
 Output = IO[Any] | str | os.PathLike[str] | None
 
@@ -41,7 +43,8 @@ class Emulator:
                  function_name: str = "function", function_timeout_s: float = 3.0, memory_mb: int = 128,
                  runtimes: int = 1, env: dict[str, str] | None = None, task_root: str | None = None,
                  handler: str | None = None, runtime_stdout: Output = None, runtime_stderr: Output = None,
-                 max_concurrency: int | None = None, api_prefix: str = "") -> None:
+                 max_concurrency: int | None = None, api_prefix: str = "",
+                 invoke_mode: str = "BUFFERED") -> None:
         if function_timeout_s <= 0:
             raise ValueError(f"function_timeout_s must be positive, not {function_timeout_s}")
         if runtimes < 1:
@@ -62,8 +65,11 @@ class Emulator:
         self._stats = Stats()
         self._faults = Faults()
         self._invocations = Invocations(timeout_s=function_timeout_s, stats=self._stats)
+        if invoke_mode not in INVOKE_MODES:
+            raise ValueError(f"invoke_mode must be one of {', '.join(INVOKE_MODES)}, not {invoke_mode!r}")
+        self.invoke_mode = invoke_mode
         self._shared = Shared(self._invocations, self._faults, self._stats, function_name, self.function_arn,
-                              api_prefix)
+                              api_prefix, invoke_mode)
         self._servers: list[EmulatorHTTPServer] = []
         self._slots: list[RuntimeSlot] = []
         self._threads: list[threading.Thread] = []

@@ -27,6 +27,9 @@ TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "
               "application/vnd.api+json", "application/graphql")
 HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding", "upgrade"}
 INTERNAL_ERROR = (502, [("Content-Type", "text/plain")], b"Internal Server Error")
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"  # a streamed answer with a prelude
+PRELUDE_END = b"\0" * 8
+MAX_PRELUDE_BYTES = 16 * 1024
 
 Headers = list[tuple[str, str]]
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header name (RFC 9110 §5.1)
@@ -111,17 +114,60 @@ def build_http_response(result: InvokeResult) -> tuple[int, Headers, bytes]:
     return _explicit_response(document)
 
 
-def _explicit_response(document: dict[str, Any]) -> tuple[int, Headers, bytes]:
+def build_unstreamed_answer(result: InvokeResult, content_type: str | None) -> tuple[int, Headers, bytes]:
+    """A Function URL in RESPONSE_STREAM mode whose function answered without streaming: the payload as it is.
+
+    No statusCode document is taken apart in this mode: the caller gets the runtime's bytes with its
+    Content-Type. Errors are answered as in buffered mode.
+    """
+    if result.status != 200 or result.function_error:
+        return 502, [("Content-Type", "application/json")], result.body
+    return 200, [("Content-Type", content_type or "application/json")], result.body
+
+
+def split_prelude(data: bytes) -> tuple[int, Headers, bytes] | None:
+    """A streamed HTTP answer's (status, headers, the body bytes after the prelude); None while incomplete.
+
+    The stream starts with a JSON prelude {statusCode, headers, cookies} and eight NUL bytes (Lambda developer
+    guide, response streaming; API Gateway holds it to the first 16 KB, and so does the emulator). ValueError
+    when the prelude is malformed or missing.
+    """
+    end = data.find(PRELUDE_END)
+    if end < 0:
+        if len(data) > MAX_PRELUDE_BYTES:
+            raise ValueError(f"no prelude (JSON and 8 NUL bytes) within the first {MAX_PRELUDE_BYTES} bytes")
+        return None
+    try:
+        document = json.loads(data[:end])
+    except ValueError as exc:
+        raise ValueError(f"the prelude is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError("the prelude is not a JSON object")
+    head = _status_and_headers({"statusCode": 200, **document})
+    if head is None:
+        raise ValueError("the prelude's statusCode, headers or cookies are malformed")
+    return head[0], head[1], data[end + len(PRELUDE_END) :]
+
+
+def _status_and_headers(document: dict[str, Any]) -> tuple[int, Headers] | None:
     status = document["statusCode"]
     headers = document.get("headers") or {}
     cookies = document.get("cookies") or []
     if (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599
             or not isinstance(headers, dict) or not isinstance(cookies, list)):
-        return INTERNAL_ERROR
+        return None
     out: Headers = [(str(k), _header_value(v)) for k, v in headers.items() if str(k).lower() not in HOP_BY_HOP]
     out += [("Set-Cookie", str(c)) for c in cookies]
     if not all(_TOKEN.fullmatch(name) and not _UNSAFE_IN_VALUE.search(value) for name, value in out):
-        return INTERNAL_ERROR  # CR or LF would end the header and start one of the runtime's choosing
+        return None  # CR or LF would end the header and start one of the runtime's choosing
+    return status, out
+
+
+def _explicit_response(document: dict[str, Any]) -> tuple[int, Headers, bytes]:
+    head = _status_and_headers(document)
+    if head is None:
+        return INTERNAL_ERROR
+    status, out = head
     body = document.get("body")
     if body is None:
         data = b""

@@ -1,7 +1,8 @@
 """The emulator's requests: Runtime API, Lambda's invoke API and the Function URL front, served on one port.
 
-Routing by path: /2018-06-01/... is the Runtime API, /2015-03-31/... the invoke API, anything else is a request
-to the function's URL. Every answer carries Content-Length, so runtimes and callers can keep connections alive.
+Routing by path: /2018-06-01/... is the Runtime API, /2015-03-31/... the invoke API, /2021-11-15/... the
+streaming invoke API (InvokeWithResponseStream), anything else is a request to the function's URL. Every answer
+carries Content-Length, so runtimes and callers can keep connections alive, except streamed ones (chunked).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 
 from wrapper import TYPE_CHECKING, protocol
-from wrapper.emulator import function_url
+from wrapper.emulator import function_url, streaming
 from wrapper.emulator.bodies import BadRequest, read_body
 from wrapper.emulator.faults import Endpoint, Fault, fault_body
 from wrapper.emulator.results import invoke_result, payload_problem, posted_error, rejected_post, response_too_large
@@ -29,6 +30,7 @@ logger = logging.getLogger("wrapper.emulator")
 
 POST_PATH = re.compile(rf"^/{protocol.API_VERSION}/runtime/invocation/([^/]+)/(response|error)$")
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+STREAM_INVOKE_PATH = re.compile(r"^/2021-11-15/functions/([^/]+)/response-streaming-invocations$")
 JSON = "application/json"
 ACCEPTED = b'{"status":"OK"}'
 
@@ -65,6 +67,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 self._send_json(404, json.dumps({"errorMessage": message, "errorType": "NotFound"}).encode())
             elif path.startswith("/2015-03-31/"):
                 self._invoke_api(path)
+            elif path.startswith("/2021-11-15/"):
+                self._invoke_stream_api(path)
             else:
                 self._function_url()
         except BadRequest as exc:
@@ -122,6 +126,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     def _post(self, request_id: str, kind: Endpoint) -> None:
         shared = self.server.shared
         shared.stats.post(request_id)
+        if kind == "response" and streaming.is_streamed_post(self.headers):
+            return streaming.receive(self, request_id)  # injected faults apply to buffered posts only
         body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
         fault = shared.faults.take(kind)
         if fault is not None and fault.lose_answer:
@@ -151,7 +157,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def _outcome(self, kind: Endpoint, body: bytes, too_large: bool) -> Outcome:
         if kind == "response":
-            return response_too_large() if too_large else Outcome("response", body)
+            return response_too_large() if too_large else Outcome(
+                "response", body, content_type=self.headers.get("Content-Type"))
         return posted_error(b"" if too_large else body, self.headers.get(protocol.HEADER_ERROR_TYPE))
 
     def _init_error(self) -> None:
@@ -170,36 +177,59 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     # Lambda's invoke API
 
     def _invoke_api(self, path: str) -> None:
-        shared = self.server.shared
-        body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
-        if not INVOKE_PATH.match(path) or self.command != "POST":
-            return self._send_api_error(404, "ResourceNotFoundException", f"No route {self.command} {path}")
-        if too_large:
-            limit = protocol.MAX_PAYLOAD_BYTES
-            message = f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-            return self._send_api_error(413, "RequestEntityTooLargeException", message)
-        client_context = None
-        if self.headers.get("X-Amz-Client-Context"):
-            try:
-                client_context = base64.b64decode(self.headers["X-Amz-Client-Context"], validate=True).decode()
-            except (binascii.Error, ValueError):
-                return self._send_api_error(400, "InvalidRequestContentException",
-                                            "Client context must be a valid Base64-encoded JSON object.")
-        problem = payload_problem(body)
-        if problem is not None:
-            return self._send_api_error(400, "InvalidRequestContentException", problem)
-        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if invocation_type == "DryRun":
-            return self._send(204, b"", [])
-        if invocation_type not in ("RequestResponse", "Event"):
-            return self._send_api_error(400, "InvalidParameterValueException",
-                                        f"Unsupported invocation type {invocation_type!r}")
-        record = shared.invocations.submit(body, client_context=client_context)
+        request = self._invoke_request(path, INVOKE_PATH, ("RequestResponse", "Event"))
+        if request is None:
+            return
+        body, client_context, invocation_type = request
+        record = self.server.shared.invocations.submit(body, client_context=client_context)
         if invocation_type == "Event":
             return self._send(202, b"", [("X-Amzn-RequestId", record.request_id)])
         record.finished.wait()
         result = invoke_result(record)
         self._send(result.status, result.body, list(result.headers.items()))
+
+    def _invoke_stream_api(self, path: str) -> None:
+        """InvokeWithResponseStream: the answer as an event stream, each chunk as the runtime sends it."""
+        request = self._invoke_request(path, STREAM_INVOKE_PATH, ("RequestResponse",))
+        if request is None:
+            return
+        body, client_context, _ = request
+        record = self.server.shared.invocations.submit(body, client_context=client_context, stream=True)
+        streaming.answer_invoke_stream(self, record)
+
+    def _invoke_request(self, path: str, route: re.Pattern[str],
+                        invocation_types: tuple[str, ...]) -> tuple[bytes, str | None, str] | None:
+        """(payload, client context, invocation type) of a valid invoke request; None when already answered."""
+        body, too_large = self._read_body(protocol.MAX_PAYLOAD_BYTES)
+        if not route.match(path) or self.command != "POST":
+            self._send_api_error(404, "ResourceNotFoundException", f"No route {self.command} {path}")
+            return None
+        if too_large:
+            limit = protocol.MAX_PAYLOAD_BYTES
+            message = f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            self._send_api_error(413, "RequestEntityTooLargeException", message)
+            return None
+        client_context = None
+        if self.headers.get("X-Amz-Client-Context"):
+            try:
+                client_context = base64.b64decode(self.headers["X-Amz-Client-Context"], validate=True).decode()
+            except (binascii.Error, ValueError):
+                self._send_api_error(400, "InvalidRequestContentException",
+                                     "Client context must be a valid Base64-encoded JSON object.")
+                return None
+        problem = payload_problem(body)
+        if problem is not None:
+            self._send_api_error(400, "InvalidRequestContentException", problem)
+            return None
+        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "DryRun":
+            self._send(204, b"", [])
+            return None
+        if invocation_type not in invocation_types:
+            self._send_api_error(400, "InvalidParameterValueException",
+                                 f"Unsupported invocation type {invocation_type!r}")
+            return None
+        return body, client_context, invocation_type
 
     # Function URL front
 
@@ -213,7 +243,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             method=self.command, target=self.path, headers=list(self.headers.items()), body=body,
             source_ip=self.client_address[0], protocol=self.request_version,
             function_name=shared.function_name, request_id=request_id)
-        record = shared.invocations.submit(json.dumps(event).encode(), request_id=request_id)
+        streams = shared.invoke_mode == "RESPONSE_STREAM"
+        record = shared.invocations.submit(json.dumps(event).encode(), request_id=request_id, stream=streams)
+        if streams:
+            return streaming.answer_function_url(self, record)
         record.finished.wait()
         status, headers, answer = function_url.build_http_response(invoke_result(record))
         self._send(status, answer, headers + [("x-amzn-RequestId", request_id)])

@@ -31,6 +31,7 @@ class Shared:
     function_name: str
     function_arn: str
     api_prefix: str = ""  # the Runtime API is served under it ("/.rt"), as some local emulators do
+    invoke_mode: str = "BUFFERED"  # the Function URL's: BUFFERED or RESPONSE_STREAM
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

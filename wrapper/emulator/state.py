@@ -1,6 +1,6 @@
 """Invocations and their state machine: the one queue every caller and every runtime meets in.
 
-    QUEUED ──GET /next──▶ RUNNING ──POST /response or /error──▶ DONE
+    QUEUED ──GET /next──▶ RUNNING ──POST /response or /error──▶ DONE  (a streamed /response: DONE at its end)
       │                     ├── deadline passed ──▶ DONE  Sandbox.Timedout (the runtime holding it is replaced)
       │                     ├── holder exited ────▶ DONE  Runtime.ExitError
       │                     └── /next answer lost ▶ QUEUED again (the runtime never saw it)
@@ -22,6 +22,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from wrapper.emulator.channel import Channel
+
 DONE_IDS_KEPT = 100_000  # finished ids remembered for 403s; older ones fall back to 400 (bounded memory)
 
 Verdict = Literal["ok", "unknown", "done"]
@@ -36,6 +38,8 @@ class Outcome:
     body: bytes
     status: int = 200  # service errors only: the invoke API's HTTP status
     error_type: str | None = None  # function errors: errorType; service errors: x-amzn-ErrorType
+    content_type: str | None = None  # responses: the Content-Type the runtime posted
+    streamed: bool = False  # the runtime streamed it (its body then reached a streaming caller, not here)
 
 
 @dataclass(eq=False)
@@ -52,6 +56,7 @@ class Record:
     trace_id: str = ""
     outcome: Outcome | None = None
     finished: threading.Event = field(default_factory=threading.Event)
+    channel: Channel | None = None  # a caller that streams: the runtime's streamed bytes go there as they come
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,13 @@ class Invocations:
         self._closed = False
 
     def submit(self, payload: bytes, *, client_context: str | None = None,
-               cognito_identity: str | None = None, request_id: str | None = None) -> Record:
-        """Queue an invocation; a pending init error answers it at once, as Lambda answers the first invoke."""
-        record = Record(request_id or str(uuid.uuid4()), payload, client_context, cognito_identity)
+               cognito_identity: str | None = None, request_id: str | None = None, stream: bool = False) -> Record:
+        """Queue an invocation; a pending init error answers it at once, as Lambda answers the first invoke.
+
+        stream: the caller takes a streamed response as it comes, from the record's channel.
+        """
+        record = Record(request_id or str(uuid.uuid4()), payload, client_context, cognito_identity,
+                        channel=Channel() if stream else None)
         self._stats.count("invocations")
         with self._cond:
             if self._closed:
@@ -164,6 +173,14 @@ class Invocations:
                 self._finish(record, outcome)
                 return "ok"
             return "done" if request_id in self._done_ids else "unknown"
+
+    def lookup(self, request_id: str) -> tuple[Verdict, Record | None]:
+        """The RUNNING invocation a streamed post is for (`ok`), or why there is none (`done`, `unknown`)."""
+        with self._cond:
+            record = self._running.get(request_id)
+            if record is not None:
+                return "ok", record
+            return ("done" if request_id in self._done_ids else "unknown"), None
 
     def expire(self, now_ms: int) -> list[Record]:
         """Time out every RUNNING invocation past its deadline; return them (their holders must be replaced)."""
@@ -225,6 +242,8 @@ class Invocations:
                 self._done_ids.popitem(last=False)
         record.state, record.outcome = "done", outcome
         record.finished.set()
+        if record.channel is not None:
+            record.channel.end(outcome)
 
 
 def error_json(error_type: str, message: str) -> bytes:

@@ -124,6 +124,7 @@ def package(
             target=target,
             timeout_s=function_timeout_s(config),
             token_env=config.auth.bearer_token_env,
+            invoke_mode="RESPONSE_STREAM" if config.output.streaming else "BUFFERED",
         )
         (build / "template.yaml").write_text(render_template(spec, package_type="zip"), encoding="utf-8")
         deploy = build / "deploy.sh"

@@ -28,6 +28,7 @@ class FunctionSpec:
     timeout_s: int
     memory_mb: int = DEFAULT_MEMORY_MB
     token_env: str | None = None  # the config's auth.bearer_token_env: a variable the function must be given
+    invoke_mode: str = "BUFFERED"  # the Function URL's: RESPONSE_STREAM for output.streaming configs
 
 
 def function_name(config_path: Path) -> str:
@@ -128,6 +129,8 @@ Resources:
     Properties:
       TargetFunctionArn: !GetAtt Function.Arn
       AuthType: !Ref FunctionUrlAuthType
+      # RESPONSE_STREAM for a config with output.streaming: a buffered URL cannot read a streamed answer
+      InvokeMode: {spec.invoke_mode}
 
   # A public URL needs both permissions since October 2025: InvokeFunctionUrl, and InvokeFunction via the URL.
   FunctionUrlPublicPermission:

@@ -66,17 +66,22 @@ def run_process(
     max_output_bytes: int,
     stderr_tail_bytes: int = 2048,
     on_stderr_line: Callable[[bytes], None] | None = None,
+    on_stdout: Callable[[bytes], None] | None = None,
     reaper: Reaper | None = None,
 ) -> ProcessResult:
     """Run argv to its end under the kill sequence above and return what it did; raise SpawnError only.
 
-    on_stderr_line gets each stderr line without its newline (at most STDERR_LINE_BYTES per call); an exception
-    it raises propagates after the group is killed and every fd closed. `reaper` registers the run (the handler
-    passes its own, so shutdown can kill runs in flight and orphans are swept); without one the run is on its own.
+    on_stderr_line gets each stderr line without its newline (at most STDERR_LINE_BYTES per call). on_stdout, when
+    given, gets stdout as it is read (streaming) instead of it being collected: the result's stdout is then empty
+    and max_output_bytes is the callback's to enforce. An exception either callback raises propagates after the
+    group is killed and every fd closed (a callback that stops the program early raises). `reaper` registers the
+    run (the handler passes its own, so shutdown can kill runs in flight and orphans are swept); without one the
+    run is on its own.
     """
     return ProcessRun(
         argv, stdin=stdin, env=env, cwd=cwd, timeout_s=timeout_s, grace_s=grace_s, max_output_bytes=max_output_bytes,
-        stderr_tail_bytes=stderr_tail_bytes, on_stderr_line=on_stderr_line, reaper=reaper,
+        stderr_tail_bytes=stderr_tail_bytes, on_stderr_line=on_stderr_line, on_stdout=on_stdout,
+        reaper=reaper,
     ).wait()
 
 
@@ -92,7 +97,8 @@ class ProcessRun:
     def __init__(
         self, argv: list[str], *, stdin: bytes | None, env: dict[str, str], cwd: str | None, timeout_s: float,
         grace_s: float, max_output_bytes: int, stderr_tail_bytes: int = 2048,
-        on_stderr_line: Callable[[bytes], None] | None = None, reaper: Reaper | None = None,
+        on_stderr_line: Callable[[bytes], None] | None = None, on_stdout: Callable[[bytes], None] | None = None,
+        reaper: Reaper | None = None,
         open_exit_fd: Callable[[int], int | None] = open_pidfd,  # a test passes one that finds no pidfd support
     ) -> None:
         """The arguments of run_process; `open_exit_fd` gives the fd that turns readable when a pid exits."""
@@ -100,6 +106,7 @@ class ProcessRun:
         self.timeout_s, self.grace_s = timeout_s, grace_s
         self.stderr_tail_bytes = stderr_tail_bytes
         self.on_stderr_line = on_stderr_line
+        self.on_stdout = on_stdout
         self.reaper = reaper if reaper is not None else Reaper()
         self.open_exit_fd = open_exit_fd
         self.state = self.RUNNING
@@ -220,7 +227,10 @@ class ProcessRun:
             data = b""  # a read error ends the stream like EOF
         if not data:
             self._selector.unregister(fd)
-        if fd == self._out_fd:
+        if fd == self._out_fd and self.on_stdout is not None:
+            if data:
+                self.on_stdout(data)  # may block: a streamed answer's backpressure reaches the program
+        elif fd == self._out_fd:
             if len(data) > self._stdout_room:
                 self._stdout_truncated = True  # keep reading and discarding, so the program never blocks
                 data = data[: self._stdout_room]

@@ -32,6 +32,10 @@ from wrapper.errors import RuntimeAPIError
 from wrapper.runtime import http11 as wire
 from wrapper.types import Invocation
 
+TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
+if TYPE_CHECKING:
+    from wrapper.runtime.response_stream import ResponseStream
+
 logger = logging.getLogger(__name__)
 
 CONNECT_ATTEMPTS = 6  # first contact: about 1.5 s of retries before giving up
@@ -43,6 +47,7 @@ MAX_EVENT_BYTES = protocol.MAX_PAYLOAD_BYTES + 100
 # One path segment as it is (RFC 3986 pchar, no percent-encoding): what a request id must be to be answered.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*")
+STREAM_SLACK_S = 5.0
 
 
 class RuntimeClient:
@@ -104,6 +109,14 @@ class RuntimeClient:
         """Report an invocation's result."""
         path = protocol.PATH_RESPONSE.format(request_id=request_id)
         self._post(path, body, {"Content-Type": content_type})
+
+    def response_stream(self, request_id: str, content_type: str, *, deadline_ms: int) -> ResponseStream:
+        """A streamed response for this invocation, on its own connection, opened at its first byte."""
+        from wrapper.runtime.response_stream import ResponseStream  # only streaming configs pay for it
+
+        # a send blocked by a slow caller must not outlast the invocation (plus slack for the last trailers)
+        timeout_s = max(1.0, deadline_ms / 1000 - time.time() + STREAM_SLACK_S)
+        return ResponseStream(self.host, self.port, request_id, content_type, timeout_s=timeout_s)
 
     def post_error(self, request_id: str, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
         """Report an invocation's failure as {errorMessage, errorType, stackTrace}."""

@@ -15,18 +15,19 @@ from wrapper import TYPE_CHECKING
 from wrapper.config.compiled import read_config
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError
 from wrapper.events import build_http_event_response, error_http_response, parse_http_event, request_view
-from wrapper.mapping.command import build_command, build_server_argv_env, build_server_request, context_env
+from wrapper.mapping.command import build_command, build_server_argv_env, context_env
 from wrapper.mapping.inputs import extract_inputs
-from wrapper.mapping.response import build_response, build_upstream_response, content_type_for, is_binary_output
+from wrapper.mapping.response import build_response, content_type_for, is_binary_output
 from wrapper.programs.execlimits import exec_budget_bytes, exec_size_problem
 from wrapper.programs.executable import resolve_executable
 from wrapper.programs.process import run_process
 from wrapper.programs.reaper import Reaper
 from wrapper.programs.scratch import make_scratch, remove_scratch
 from wrapper.runtime.logs import log_program_line
-from wrapper.types import HttpRequest, HttpResponse, Invocation
+from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from wrapper.config.values import Config
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from wrapper.metrics.emf import Observation
     from wrapper.programs.server_mode import ServerProcess
     from wrapper.runtime.hot_mode import HotMode
-
+    from wrapper.runtime.streamed import StreamedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class FunctionHandler:
             from wrapper.metrics.recorder import MetricsRecorder  # only when asked: nothing more at cold start
 
             self.metrics = MetricsRecorder.for_environment(config.metrics, base_env, secret=self.expected_token)
+        # getattr: a compiled config written before the key existed has no such field
+        self.streaming = bool(getattr(config.output, "streaming", False)) and config.mode == "exec"
 
     @classmethod
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
@@ -106,24 +109,33 @@ class FunctionHandler:
             self.egress.stop()
         self.reaper.close()  # orphans go to init again: this process no longer sweeps them
 
-    def handle(self, invocation: Invocation) -> tuple[bytes, str]:
-        """Return (body, content type) for one invocation, or raise InvocationError."""
+    def handle(self, invocation: Invocation) -> tuple[bytes, str] | StreamedAnswer:
+        """Return (body, content type) for one invocation, or a streamed answer, or raise InvocationError."""
         if self.metrics is None:
             return self._answer(invocation, None)
-        seen = self.metrics.observe()
+        metrics = self.metrics
+        seen = metrics.observe()
         try:
             answer = self._answer(invocation, seen)
         except Exception as exc:
             seen.error_type = getattr(exc, "error_type", "Runtime.InternalError")
-            self.metrics.record(seen, invocation.request_id)
+            metrics.record(seen, invocation.request_id)
             raise
-        self.metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+        if isinstance(answer, tuple):
+            metrics.record(seen, invocation.request_id)  # logs its own failures: never changes the answer
+        else:  # a streamed answer is recorded once the stream has ended
+            answer.record_on_end(metrics, seen, invocation.request_id)
         return answer
 
-    def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str]:
+    def _answer(self, invocation: Invocation, seen: Observation | None) -> tuple[bytes, str] | StreamedAnswer:
         event, request = self.decode(invocation)
         if seen is not None:
             seen.http = request is not None
+        if self.streaming:
+            from wrapper.events.stream import can_stream  # only streaming configs pay for it
+
+            if request is None or can_stream(request):
+                return self._streamed(invocation, event, request, seen)
         if request is None:
             response = self._run(invocation, event, None, seen)
             return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
@@ -145,6 +157,14 @@ class FunctionHandler:
             response = HttpResponse(response.status_code, headers, response.body)
         shaped = build_http_event_response(request, response, binary=binary)
         return json.dumps(shaped).encode(), "application/json"
+
+    def _streamed(
+        self, invocation: Invocation, event: Any, request: HttpRequest | None, seen: Observation | None
+    ) -> StreamedAnswer:
+        """output.streaming: the program runs when the loop hands the answer its stream."""
+        from wrapper.runtime.streamed import streamed_answer  # only streaming configs pay for it
+
+        return streamed_answer(self, invocation, event, request, seen)
 
     def describe(self, invocation: Invocation) -> dict[str, Any]:
         """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
@@ -172,10 +192,12 @@ class FunctionHandler:
         if seen is not None:
             seen.values = values
         if self.server is not None:
-            return self._forward(invocation, values, request, seen)
+            from wrapper.runtime.forward import forward  # server mode only
+
+            return forward(self, invocation, values, request, seen)
         if self.hot is not None:
             for_http = request is not None
-            body = self.hot.handle(invocation, values, lambda: self._time_left_s(invocation), for_http=for_http,
+            body = self.hot.handle(invocation, values, lambda: self.time_left_s(invocation), for_http=for_http,
                                    seen=seen)
             return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
         return self._exec(invocation, values, seen, for_http=request is not None)
@@ -183,6 +205,16 @@ class FunctionHandler:
     def _exec(
         self, invocation: Invocation, values: dict[str, Any], seen: Observation | None, *, for_http: bool
     ) -> HttpResponse:
+        result = self.run_program(invocation, values)
+        if seen is not None:
+            seen.ran(result)
+        body = build_response(result, self.config, for_http=for_http)
+        return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
+
+    def run_program(
+        self, invocation: Invocation, values: dict[str, Any], on_stdout: Callable[[bytes], None] | None = None
+    ) -> ProcessResult:
+        """Run the program once in a fresh scratch dir; stdout is collected, or passed to on_stdout as read."""
         config = self.config
         scratch = make_scratch(config.scratch.dir)
         try:
@@ -206,46 +238,20 @@ class FunctionHandler:
                 stdin=command.stdin,
                 env={**command.env, **self.egress_env},
                 cwd=scratch,
-                timeout_s=self._time_left_s(invocation),
+                timeout_s=self.time_left_s(invocation),
                 grace_s=config.grace_s,
                 max_output_bytes=config.output.max_bytes,
                 stderr_tail_bytes=config.stderr_tail_bytes,
                 on_stderr_line=log_program_line,
                 reaper=self.reaper,
+                on_stdout=on_stdout,
             )
-            if seen is not None:
-                seen.ran(result)
-            body = build_response(result, config, for_http=for_http)
         finally:
             if not config.scratch.keep:
                 remove_scratch(scratch)
-        return HttpResponse(200, {"content-type": self.content_type or DEFAULT_CONTENT_TYPE}, body)
+        return result
 
-    def _forward(
-        self, invocation: Invocation, values: dict[str, Any], request: HttpRequest | None, seen: Observation | None
-    ) -> HttpResponse:
-        server_config, server = self.config.server, self.server
-        assert server_config is not None and server is not None  # only server mode forwards
-        method, target, headers, body = build_server_request(
-            self.config, values, event_body=invocation.body, http_request=request
-        )
-        server.ensure_running()  # may restart the program: only then is the time left known
-        timeout_s = self._time_left_s(invocation)
-        if server_config.request.timeout_header:
-            # the caller's own scrape timeout (e.g. Prometheus's) wins when it is shorter
-            name = server_config.request.timeout_header
-            forwarded = [k for k in headers if k.lower() == name.lower()]
-            caller_s = min((_float(headers.pop(k)) or timeout_s for k in forwarded), default=timeout_s)
-            headers[name] = f"{min(timeout_s, caller_s):.3f}"
-        started = time.monotonic()
-        upstream = server.request(method, target, headers=headers, body=body, timeout_s=timeout_s)
-        if seen is not None:
-            seen.output = upstream.body
-        content_type = self.content_type or upstream.headers.get("content-type") or DEFAULT_CONTENT_TYPE
-        return build_upstream_response(upstream, self.config, content_type, http=request is not None,
-                                       duration_s=time.monotonic() - started)
-
-    def _time_left_s(self, invocation: Invocation) -> float:
+    def time_left_s(self, invocation: Invocation) -> float:
         left_s = invocation.deadline_ms / 1000 - time.time() - self.config.deadline_margin_s
         if left_s <= 0:
             raise ProgramTimeoutError("No time left before the invocation's deadline")
@@ -279,13 +285,6 @@ class FunctionHandler:
         programs = hot_programs(self.base_env)
         self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs)
         self.hot.start()
-
-
-def _float(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def _private_opener(path: str, flags: int) -> int:

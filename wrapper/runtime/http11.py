@@ -277,3 +277,8 @@ def _chunked(reader: io.BufferedReader, limit: _BodyLimit) -> tuple[bytes, dict[
         chunks.append(_exactly(reader, limit.take(size)))
         if _exactly(reader, 2) != b"\r\n":
             raise WireError("Chunk not followed by CRLF")
+
+
+def read_response(reader: io.BufferedReader) -> Response:
+    """Read one answer from a connection this module did not open (a streamed post's own socket)."""
+    return _read_response(reader)[0]

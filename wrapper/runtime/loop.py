@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 else:
     Protocol = object  # at run time the interface is documentation
 
+if TYPE_CHECKING:
+    from wrapper.runtime.response_stream import ResponseStream
+
 logger = logging.getLogger(__name__)
 
 SHUTDOWN_WAIT_S = 2.0  # after SIGTERM killed the programs: for their loops to report and remove scratch dirs
@@ -38,11 +41,20 @@ class Function(Protocol):
     """What the loop drives (wrapper.runtime.function.FunctionHandler is the one there is): one call per
     invocation, and a way to stop whatever it started."""
 
-    def handle(self, invocation: Invocation) -> tuple[bytes, str]:
-        """Return (response body, content type), or raise InvocationError."""
+    def handle(self, invocation: Invocation) -> tuple[bytes, str] | Streamed:
+        """Return (response body, content type) or a Streamed answer, or raise InvocationError."""
 
     def close(self) -> None:
         """Stop every program the function started."""
+
+
+class Streamed(Protocol):
+    """An answer sent while the program runs (output.streaming), through a ResponseStream the loop opens."""
+
+    content_type: str
+
+    def send(self, stream: ResponseStream) -> None:
+        """Stream the answer; raise InvocationError only if nothing was sent (the loop then posts /error)."""
 
 
 def run_runtime(
@@ -143,16 +155,24 @@ class Runtime:
         # glibc's setenv never frees a replaced value (a leak per invocation), and concurrent loops share it.
         token = request_id_var.set(invocation.request_id)
         try:
-            body, content_type = self.function.handle(invocation)
+            answer = self.function.handle(invocation)
+            if not isinstance(answer, tuple):  # streamed: posts while the program runs; raises only before output
+                stream = client.response_stream(invocation.request_id, answer.content_type,
+                                                deadline_ms=invocation.deadline_ms)
+                answer.send(stream)
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
             client.post_error(invocation.request_id, exc.error_type, str(exc))
+        except RuntimeAPIError:
+            raise  # the platform failing is fatal, also mid-stream
         except Exception as exc:  # the one broad catch: a wrapper bug must not kill the loop
             logger.exception("Internal error handling %s", invocation.request_id)
             stack = traceback.format_exception(exc)
             client.post_error(invocation.request_id, "Runtime.InternalError", f"Internal error: {exc!r}", stack)
         else:
-            client.post_response(invocation.request_id, body, content_type)
+            if isinstance(answer, tuple):
+                body, content_type = answer
+                client.post_response(invocation.request_id, body, content_type)
         finally:
             request_id_var.reset(token)
 
