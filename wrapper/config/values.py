@@ -1,9 +1,8 @@
 """The config as the runtime reads it: frozen values, one class per schema class, the same whatever the source
 (`loader.from_schema` converts the validated YAML; `compiled` decodes the JSON `wrapper package` wrote from it).
 
-Schema class `XConfig` has value class `X` here (`WrapperConfig`: `Config`) with the same field names. To add a
-config key: its Field, with a description, in the schema class, then `name: type` in the value class below.
-"""
+Schema class `XConfig` has value class `X` here (`WrapperConfig`: `Config`), same field names. A new config key:
+its Field, with a description, in the schema class, then `name: type` in the value class below."""
 
 from __future__ import annotations
 
@@ -189,6 +188,7 @@ class Output(Value):
     max_bytes: int
     on_overflow: Literal["error", "truncate"]
     content_type: str | None
+    streaming: bool
 
 
 class ExitCode(Value):

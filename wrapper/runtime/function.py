@@ -69,8 +69,7 @@ class FunctionHandler:
             from wrapper.metrics.recorder import MetricsRecorder  # only when asked: nothing more at cold start
 
             self.metrics = MetricsRecorder.for_environment(config.metrics, base_env, secret=self.expected_token)
-        # getattr: a compiled config written before the key existed has no such field
-        self.streaming = bool(getattr(config.output, "streaming", False)) and config.mode == "exec"
+        self.streaming = config.output.streaming and config.mode == "exec"
 
     @classmethod
     def load(cls, config_path: str | os.PathLike[str], *, base_env: dict[str, str]) -> FunctionHandler:
