@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import local_lambda
 import yaml
-from events.samples import function_url_event
 
+from events.samples import function_url_event
+from harness import local_lambda
 from wrapper.egress.proxy import EgressGuard
 from wrapper.emulator import Emulator
 from wrapper.mapping.addresses import Policy

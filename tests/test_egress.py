@@ -335,7 +335,8 @@ def test_a_fixed_port_in_use_fails_init_with_a_clear_message(tmp_path, program):
     taken = socket.create_server(("127.0.0.1", 0))
     port = taken.getsockname()[1]
     config = tmp_path / "busy.yaml"
-    config.write_text(f"version: 1\ncommand: {json.dumps(program('echo_args'))}\negress: {{guard: true, port: {port}}}\n")
+    command = json.dumps(program("echo_args"))
+    config.write_text(f"version: 1\ncommand: {command}\negress: {{guard: true, port: {port}}}\n")
     try:
         done = subprocess.run([sys.executable, "-m", "wrapper", "invoke", str(config), "--event", "{}"], cwd=ROOT,
                               env=cli_env(), capture_output=True, timeout=60)
