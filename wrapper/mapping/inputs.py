@@ -7,7 +7,6 @@ import math
 import re
 TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.mapping.destination import DestinationRefused, check_destination
 from wrapper.errors import InvalidEventError
 
 if TYPE_CHECKING:
@@ -68,6 +67,9 @@ def extract_inputs(document: Any, inputs: dict[str, InputConfig]) -> dict[str, A
 
 def _destination(value: Any, spec: DestinationConfig, values: dict[str, Any]) -> Any:
     """The canonical form of a destination (or of each item of a list of them), as the program will get it."""
+    # ipaddress and the policy tables: loaded only by configs that check destinations
+    from wrapper.mapping.destination import DestinationRefused, check_destination
+
     kind = spec.kinds.get(str(values.get(spec.kind_input))) if spec.kind_input is not None else None
     if isinstance(value, list):
         items = []
