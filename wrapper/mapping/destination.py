@@ -24,7 +24,7 @@ import re
 import socket
 
 from wrapper import TYPE_CHECKING
-from wrapper.mapping.addresses import HostError, IPAddress, Policy, host_text, parse_host, parse_port
+from wrapper.mapping.addresses import HostError, IPAddress, Policy, host_text, parse_host, parse_ipv6, parse_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,9 +128,7 @@ def _split_authority(authority: str, *, zone_escape: str) -> tuple[str | IPAddre
 def _ipv6(text: str) -> IPAddress:
     if ":" not in text:
         raise HostError(f"{text!r} in brackets is not an IPv6 address")
-    address = parse_host(text)
-    assert not isinstance(address, str)  # a colon makes it an address literal, never a name
-    return address
+    return parse_ipv6(text)
 
 
 def _canonical_part(text: str, extra: str) -> str:

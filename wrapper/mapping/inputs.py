@@ -68,6 +68,9 @@ def extract_inputs(document: Any, inputs: dict[str, Input]) -> dict[str, Any]:
 
 def _destination(value: Any, spec: Destination, values: dict[str, Any]) -> Any:
     """The canonical form of a destination (or of each item of a list of them), as the program will get it."""
+    # ipaddress and the policy tables: loaded only by configs that check destinations
+    from wrapper.mapping.destination import DestinationRefused, check_destination
+
     kind = spec.kinds.get(str(values.get(spec.kind_input))) if spec.kind_input is not None else None
     if isinstance(value, list):
         items = []
@@ -77,8 +80,6 @@ def _destination(value: Any, spec: Destination, values: dict[str, Any]) -> Any:
             except _Rejected as rejected:
                 raise _Rejected(f"item {index}: {rejected}") from None
         return items
-    from wrapper.mapping.destination import DestinationRefused, check_destination  # only configs that check
-
     try:
         return check_destination(value, spec, kind=kind)
     except DestinationRefused as refused:
