@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from emulator_helpers import RawRuntime, background
-from test_streaming import STREAM_PATH, events
+from eventstream import STREAM_PATH, events
 from wrapper.emulator import Emulator
 from wrapper.emulator.function_url import split_prelude
 

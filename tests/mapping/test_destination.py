@@ -66,7 +66,7 @@ ISSUE_10_TARGETS = {
 }
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BLACKBOX_CONFIG = ROOT / "examples" / "blackbox-exporter" / "wrapper.yaml"
 
 

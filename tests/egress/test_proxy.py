@@ -29,7 +29,7 @@ from wrapper.egress.proxy import ERROR_HEADER, EgressGuard
 from wrapper.mapping.addresses import Policy
 from wrapper.mapping.destination import check_destination
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CURL = shutil.which("curl")
 WAIT_S = 20.0
 

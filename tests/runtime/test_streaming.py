@@ -12,22 +12,20 @@ import json
 import os
 import random
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 import requests
 
 from emf_rules import emf_lines
+from eventstream import STREAM_PATH, events
 from harness import BIN, RUNTIME, local_lambda
 from wrapper.emulator import Emulator
 
 PROGRAM = BIN / "stream_gate.py"
-STREAM_PATH = "/2021-11-15/functions/function/response-streaming-invocations"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 WAIT_S = 30
 
@@ -60,28 +58,6 @@ def read_until(response: http.client.HTTPResponse, expected: bytes) -> bytes:
         assert piece, f"stream ended with {seen!r}, before {expected!r}"
         seen += piece
     return seen
-
-
-def events(data: bytes) -> list[tuple[str, bytes]]:
-    """Decode an application/vnd.amazon.eventstream body: (:event-type, payload) per message, CRCs checked."""
-    found = []
-    while data:
-        total, headers_length = struct.unpack(">II", data[:8])
-        assert struct.unpack(">I", data[8:12])[0] == zlib.crc32(data[:8])
-        assert struct.unpack(">I", data[total - 4 : total])[0] == zlib.crc32(data[: total - 4])
-        headers, at = {}, 12
-        while at < 12 + headers_length:
-            name_length = data[at]
-            name = data[at + 1 : at + 1 + name_length].decode()
-            at += 1 + name_length
-            assert data[at] == 7  # string
-            value_length = struct.unpack(">H", data[at + 1 : at + 3])[0]
-            headers[name] = data[at + 3 : at + 3 + value_length].decode()
-            at += 3 + value_length
-        assert headers[":message-type"] == "event"
-        found.append((headers[":event-type"], data[12 + headers_length : total - 4]))
-        data = data[total:]
-    return found
 
 
 def invoke_stream(emulator, payload: bytes = b"{}") -> tuple[requests.Response, bytes, dict]:
@@ -260,7 +236,7 @@ def test_buffered_invoke_over_6_mb_is_response_size_too_large(tmp_path):
 def test_sigterm_mid_stream_stops_the_program_and_cuts_the_stream(tmp_path):
     config = write_config(tmp_path, first="{pid}\\n", then="sleep")
     with Emulator(runtime_argv=None, function_timeout_s=WAIT_S, invoke_mode="RESPONSE_STREAM") as emulator:
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
                "AWS_LAMBDA_RUNTIME_API": emulator.address}
         runtime = subprocess.Popen([*RUNTIME, str(config)], env=env, stderr=subprocess.PIPE)
         try:
