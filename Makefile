@@ -1,10 +1,10 @@
-# Two commands for a newcomer: `make demo` runs the quickstart locally, `make test` runs the tests.
+# Two commands for a newcomer: `make demo` runs the quickstart locally, `make test` runs the checks and the tests.
 # Both create .venv and install what they need on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test system-deps bench clean
+.PHONY: demo test lint system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ system-deps:
 demo: $(VENV)/.installed
 	@$(BIN)/wrapper invoke configs/echo.yaml --event '{"hello": "world!"}'
 
-test: $(VENV)/.installed system-deps
+# lint and types first: they take seconds, the tests minutes (settings in pyproject.toml)
+lint: $(VENV)/.installed
+	$(BIN)/ruff check wrapper tests benchmarks
+	$(BIN)/mypy
+
+test: lint system-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed system-deps

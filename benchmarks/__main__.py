@@ -69,7 +69,8 @@ def notes(fixtures: cases.Fixtures) -> list[str]:
     lines = []
     if compiled:
         lines.append(
-            f"wrapper configs compiled beside the YAML (`wrapper check --compile`, as `wrapper package` ships them): {', '.join(compiled)}"
+            "wrapper configs compiled beside the YAML (`wrapper check --compile`, as `wrapper package` ships them): "
+            f"{', '.join(compiled)}"
         )
     if plain:
         lines.append(f"wrapper configs run as YAML (compiling failed or is not supported): {', '.join(plain)}")
@@ -77,7 +78,9 @@ def notes(fixtures: cases.Fixtures) -> list[str]:
 
 
 def run_cases(rows, selected, settings, fixtures, progress) -> None:
-    by_case = lambda case: [row for row in rows if row.case == case]
+    def by_case(case):
+        return [row for row in rows if row.case == case]
+
     for case in selected:
         progress(f"case {case}")
         scratch = fixtures.scratch / f"case-{case}"

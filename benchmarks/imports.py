@@ -18,7 +18,10 @@ from pathlib import Path
 
 from benchmarks.runtimes import REPO
 
-RUN_IMPORTS = "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.runtime.logs, wrapper.runtime.function; "
+RUN_IMPORTS = (
+    "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.runtime.logs, "
+    "wrapper.runtime.function; "
+)
 LOAD = "wrapper.runtime.function.FunctionHandler.load({!r}, base_env={{'PATH': '/usr/bin:/bin'}})"
 
 

@@ -32,12 +32,16 @@ def machine() -> str:
     except OSError:
         pass
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{now}; {os.cpu_count()} cores ({model}); Python {platform.python_version()} ({sys.executable}); {platform.system()} {platform.release()}"
+    python = f"Python {platform.python_version()} ({sys.executable})"
+    return f"{now}; {os.cpu_count()} cores ({model}); {python}; {platform.system()} {platform.release()}"
 
 
 def table(header: list[str], lines: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines)]
-    fmt = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
+
+    def fmt(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([fmt(header), rule] + [fmt(line) for line in lines])
 
@@ -299,7 +303,8 @@ def render(rows: list[Row], mode: str, command: str, *, callers: int, load_befor
     latency = [r for r in rows if r.case in ("echo", "stdout-5mb", "event-5mb", "server")]
     if latency:
         parts += [
-            "## Per invocation (HTTP caller → emulator → runtime → back; RSS of the runtime process, children excluded)",
+            "## Per invocation (HTTP caller → emulator → runtime → back; "
+            "RSS of the runtime process, children excluded)",
             "",
             latency_table(latency),
             "",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from harness import BIN, CLEARED_PREFIXES
 from lambda_sandbox import used_sandbox
 
 # CI gets the same examples every run (a red CI must be reproducible); locally each run explores new ones.
@@ -16,9 +17,6 @@ settings.register_profile("ci", derandomize=True, suppress_health_check=[HealthC
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAMS = ROOT / "tests" / "programs"
-CLEARED_PREFIXES = ("AWS_", "LAMBDA_", "WRAPPER_", "_HANDLER", "_X_AMZN_TRACE_ID")
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +25,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(CLEARED_PREFIXES):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=["compiled", "yaml"])
+def config_source(request: pytest.FixtureRequest) -> str:
+    """Each source `wrapper run` reads a config from (harness.SOURCES): end-to-end tests run over both."""
+    return str(request.param)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,9 +46,9 @@ def nothing_written_outside_the_lambda_sandbox() -> Iterator[None]:
 
 @pytest.fixture
 def program():
-    """Return the argv prefix that runs tests/programs/NAME.py with this interpreter."""
+    """Return the argv prefix that runs tests/bin/NAME.py with this interpreter."""
 
     def _program(name: str) -> list[str]:
-        return [sys.executable, str(PROGRAMS / f"{name}.py")]
+        return [sys.executable, str(BIN / f"{name}.py")]
 
     return _program

@@ -41,7 +41,7 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "sandbox-fake-secret-access-key-0d9c8b7a",
     "AWS_SESSION_TOKEN": "sandbox-fake-session-token-1e2f3a4b5c6d",
 }
-PROGRAM_DIRS = ("tests/programs", "tests/reliability/programs")
+PROGRAM_DIRS = ("tests/bin", "tests/reliability/programs")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 _VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 # stat(sys.executable) too: a binary under an unreachable dir can still start (found through a path the loader
@@ -152,7 +152,8 @@ class LambdaSandbox:
         self.prepared = True
 
     def _reachable_interpreter(self) -> str:
-        """A Python of this version that Lambda's user can run: the tests' own when it can reach it, else the system's."""
+        """A Python of this version that Lambda's user can run: the tests' own when it can reach it, else the
+        system's."""
         candidates = [os.path.realpath(getattr(sys, "_base_executable", sys.executable))]
         system = shutil.which(f"python{_VERSION}", path=SYSTEM_PATH)
         if system:

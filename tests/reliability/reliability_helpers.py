@@ -14,29 +14,24 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
-import signal
-import socket
 import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, also when soak.py runs as a script
+from harness import free_port, is_live, local_lambda  # noqa: E402, F401 - part of this module's helpers
 from lambda_sandbox import Box, shared_sandbox  # noqa: E402
-
 from wrapper.emulator import Emulator, InvokeResult  # noqa: E402
 
 LAMBDA = shared_sandbox()  # paths only; built by the first test that needs it
 PYTHON = LAMBDA.python
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = ROOT / "tests" / "programs"
+PROGRAMS = ROOT / "tests" / "bin"
 OWN_PROGRAMS = Path(__file__).resolve().parent / "programs"
 RUNTIME = LAMBDA.runtime_argv()
 WAIT_S = 10.0  # generous bound for anything that should happen "soon"; never a timing assertion
@@ -44,7 +39,7 @@ TAG_NAME = "RELIABILITY_TAG"
 
 
 def program(name: str) -> str:
-    """Absolute path of a test program (ours first, then the shared tests/programs)."""
+    """Absolute path of a test program (ours first, then the shared tests/bin)."""
     own = OWN_PROGRAMS / f"{name}.py"
     return LAMBDA.program(own if own.exists() else PROGRAMS / f"{name}.py")
 
@@ -57,23 +52,6 @@ def write_config(directory: Path, text: str, name: str = "wrapper.yaml") -> Path
     path = directory / name
     path.write_text(textwrap.dedent(text))
     return path
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (right now), for a server-mode program's fixed port.
-
-    Drawn at random below Linux's ephemeral range (32768+), where outgoing connections and other tests' port-0
-    listeners never land, so two test runs on one machine rarely pick the same one.
-    """
-    for _ in range(200):
-        port = random.randint(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found in 20000-32000")
 
 
 def start_emulator(config: Path, *, log: Path, env: dict[str, str] | None = None, timeout_s: float = 30.0,
@@ -119,12 +97,6 @@ def _stat_fields(pid: int | str) -> list[str] | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
-
-
-def is_live(pid: int) -> bool:
-    """Running and not a zombie."""
-    fields = _stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def tagged_processes(tag: str) -> list[int]:
@@ -250,17 +222,3 @@ def new_sandbox(name: str) -> tuple[Sandbox, Box]:
     """Fresh dirs in the Lambda sandbox, for a test or a soak run."""
     box = LAMBDA.new_box(name)
     return Sandbox(dir=box.task, tmp=box.tmp, scratch=box.scratch, log=box.task / "runtime.log", tag=new_tag()), box
-
-
-@pytest.fixture(name="sandbox")
-def sandbox_fixture(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    """Import this into a test module (`from reliability_helpers import sandbox_fixture`) to use `sandbox`."""
-    sandbox, box = new_sandbox(request.node.name)
-    yield sandbox
-    # after the test has asserted: leave no tagged process behind for the next test, whatever happened
-    for pid in tagged_processes(sandbox.tag):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    LAMBDA.remove_box(box)

@@ -13,7 +13,8 @@ import requests
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+
+from reliability_helpers import (
     PYTHON,
     ROOT,
     WAIT_S,
@@ -22,13 +23,11 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     http_body,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     write_config,
 )
-
-from wrapper.config.schema import load_config
+from wrapper.config.loader import load_config
 from wrapper.errors import ConfigError
 
 pytestmark = pytest.mark.reliability
@@ -111,7 +110,7 @@ def test_regression_yaml_alias_bomb_never_finishes_loading(tmp_path):
     lines = ["command: [cat]", "x0: &a0 [x, x, x, x, x, x, x, x, x]"]
     lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
-    code = f"from wrapper.config.schema import load_config\ntry: load_config({str(tmp_path / 'bomb.yaml')!r})\n" \
+    code = f"from wrapper.config.loader import load_config\ntry: load_config({str(tmp_path / 'bomb.yaml')!r})\n" \
            "except Exception as e: print(type(e).__name__)"
     try:
         done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, timeout=WAIT_S / 2,
@@ -241,8 +240,10 @@ HTTP_BAD = {
 # odd but harmless shapes the adapters read leniently (a non-object header map is no headers): answered normally
 HTTP_TOLERATED = ["headers_not_an_object", "header_values_nested", "cookies_of_objects"]
 # bad values inside a well-formed envelope: these must be answered as HTTP 400
-HTTP_BAD_SHAPED_400 = ["body_not_json", "body_json_but_wrong_type", "nul_in_body", "huge_body", "body_base64_invalid_utf8",
-                       "body_nested_deeply"]
+HTTP_BAD_SHAPED_400 = [
+    "body_not_json", "body_json_but_wrong_type", "nul_in_body", "huge_body", "body_base64_invalid_utf8",
+    "body_nested_deeply",
+]
 
 
 def _invalid_event_kind(result) -> str | None:

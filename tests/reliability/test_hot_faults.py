@@ -1,4 +1,4 @@
-"""Program faults in hot mode: one long-lived program (tests/programs/hot_program.py) behind a real runtime.
+"""Program faults in hot mode: one long-lived program (tests/bin/hot_program.py) behind a real runtime.
 
 Every case: exactly one post for the invocation, a structured outcome, the next invocation answered by a program in
 step (a fresh one when the fault put it out of step), the runtime never replaced, and after shutdown no tagged
@@ -13,13 +13,13 @@ import signal
 import time
 
 import pytest
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+
+from reliability_helpers import (
     PYTHON,
     error_type,
     is_live,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     tagged_processes,

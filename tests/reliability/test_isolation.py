@@ -11,8 +11,9 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from lambda_sandbox import FAKE_CREDENTIALS, LAMBDA_GID, LAMBDA_UID
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+from reliability_helpers import (
     LAMBDA,
     PYTHON,
     WAIT_S,
@@ -20,7 +21,6 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     program,
     runtime_env,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     write_config,

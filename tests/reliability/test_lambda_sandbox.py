@@ -12,15 +12,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from lambda_sandbox import FAKE_CREDENTIALS, LAMBDA_GID, LAMBDA_UID, MAX_FILES, MAX_PROCESSES
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+from reliability_helpers import (
     LAMBDA,
     PYTHON,
     ROOT,
     WAIT_S,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     write_config,
 )

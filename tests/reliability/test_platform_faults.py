@@ -10,7 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+
+from reliability_helpers import (
     PYTHON,
     RUNTIME,
     WAIT_S,
@@ -20,14 +21,12 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     program,
     runtime_env,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     tagged_processes,
     wait_for,
     write_config,
 )
-
 from wrapper.emulator import Emulator
 
 pytestmark = pytest.mark.reliability

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+
+from reliability_helpers import (
     PYTHON,
     ROOT,
     WAIT_S,
@@ -24,7 +25,6 @@ from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `
     http_body,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     write_config,

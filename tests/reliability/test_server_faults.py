@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
+
+from reliability_helpers import (
     PYTHON,
     error_type,
     free_port,
     is_live,
     program,
     runtime_pid,
-    sandbox_fixture,
     start_emulator,
     survivors,
     tagged_processes,

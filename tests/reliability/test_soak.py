@@ -9,13 +9,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from reliability_helpers import (  # noqa: F401 - sandbox_fixture provides the `sandbox` fixture
-    rss_kib,
-    runtime_pid,
-    sandbox_fixture,
-    start_emulator,
-    write_config,
-)
+
+from reliability_helpers import rss_kib, runtime_pid, start_emulator, write_config
 from soak import run_soak, samples_table
 
 pytestmark = pytest.mark.reliability

@@ -16,6 +16,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from wrapper import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
 CONNECT_TIMEOUT_S = 10.0
 RETRIES = 3
 BACKOFF_S = 0.5  # 0.5 s, 1 s, 2 s between tries
@@ -101,3 +106,35 @@ def invoke_url(request: UrlRequest, *, include: bool, newline_on_tty: bool = Fal
         print(f"wrapper invoke: {request.url} answered HTTP {response.status_code} {response.reason}", file=err)
         return 1
     return 0
+
+
+def main(args: argparse.Namespace, body: bytes | None) -> int:
+    """`wrapper invoke --url`: the options of wrapper/cli/invoke.py → one request; the exit status."""
+    from wrapper.cli import EXIT_USAGE
+
+    if args.config is not None:
+        print("wrapper invoke: --url sends to a deployed function; it takes no config", file=sys.stderr)
+        return EXIT_USAGE
+    query, headers = [], []
+    for pair in args.query:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            print(f"wrapper invoke: --query takes NAME=VALUE, got {pair!r}", file=sys.stderr)
+            return EXIT_USAGE
+        query.append((name, value))
+    for line in args.header:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            print(f"wrapper invoke: --header takes 'NAME: VALUE', got {line!r}", file=sys.stderr)
+            return EXIT_USAGE
+        headers.append((name.strip(), value.strip()))
+    request = UrlRequest(
+        method=(args.request or ("POST" if body is not None else "GET")).upper(),
+        url=join_url(args.url, args.path),
+        query=query,
+        headers=headers,
+        body=body,
+        token=args.token,
+        read_timeout_s=args.timeout or 60.0,
+    )
+    return invoke_url(request, include=args.include, newline_on_tty=sys.stdout.isatty())

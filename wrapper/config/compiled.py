@@ -2,65 +2,36 @@
 
 `wrapper package` (or `wrapper check --compile`) validates the YAML once and writes `<name>.compiled.json`
 beside it. `wrapper run` uses that file only when it was made from exactly these YAML bytes by this wrapper
-version; otherwise it validates the YAML as usual. Loaded nodes keep the schema's class names and fields, so
-the runtime reads them like the pydantic models. The file format: every JSON object is {"@": KIND, "f": {...}}
-where KIND is a schema class name, "dict" or "intdict" (integer keys).
+version; otherwise it validates the YAML as usual (`read_config`). Either way the runtime gets the same
+`values.Config`.
+
+The file format: {"format", "wrapper", "source_sha256", "config"}, where in "config" every JSON object is
+{"@": KIND, "f": {...}} and KIND is a class name of wrapper.config.values, "dict", or "intdict" (integer keys).
 """
 
 from __future__ import annotations
 
 import json
 import os
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING, __version__
+from wrapper.config import values
+from wrapper.errors import ConfigError
+
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-from wrapper import __version__
-
 SUFFIX = ".compiled.json"
-CONFIG_DIR_PLACEHOLDER = "{config_dir}"
-FORMAT = 1
-COMPUTED_FIELDS = {"InputConfig": ("is_required",)}  # properties the runtime reads, stored as values
+FORMAT = 2  # 2: values classes (1 held the schema's class names)
 
 
-class Node:
-    """A loaded schema object: read-only attributes named like the pydantic model's fields."""
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self.__dict__.update(fields)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def model_dump(self) -> dict[str, Any]:
-        """The fields as plain data, like pydantic's model_dump()."""
-        return {name: _plain(value) for name, value in self.__dict__.items() if name not in _computed(self)}
-
-    def model_copy(self, *, update: dict[str, Any]) -> Node:
-        """A copy with some fields replaced, like pydantic's model_copy()."""
-        return type(self)({**self.__dict__, **update})
-
-
-_node_classes: dict[str, type[Node]] = {}
-
-
-def _computed(node: Node) -> tuple[str, ...]:
-    return COMPUTED_FIELDS.get(type(node).__name__, ())
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Node):
-        return value.model_dump()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+class StaleError(ValueError):
+    """A compiled document this version cannot read as it is (another format, or fields that changed)."""
 
 
 def compiled_path(config_path: str | os.PathLike[str]) -> Path:
-    """Where the compiled form of a config lives: beside it, `wrapper.yaml` → `wrapper.config.compiled.json`."""
+    """Where the compiled form of a config lives: beside it, `wrapper.yaml` → `wrapper.compiled.json`."""
     from pathlib import Path  # for the tools; the runtime uses _compiled_file
 
     return Path(_compiled_file(config_path))
@@ -79,28 +50,26 @@ def source_digest(source: bytes) -> str:
 def _sha256(data: bytes) -> Any:
     # CPython's built-in SHA-256: hashlib would first load OpenSSL's libcrypto (~4 ms of every cold start)
     try:
-        from _sha2 import sha256  # Python 3.12+
+        from _sha2 import sha256  # type: ignore[import-not-found]  # Python 3.12+
     except ImportError:
         try:
-            from _sha256 import sha256  # Python 3.11
+            from _sha256 import sha256  # type: ignore[import-not-found]  # Python 3.11
         except ImportError:  # an interpreter without them
             from hashlib import sha256
     return sha256(data)
 
 
-def dump_compiled(config: Any, source: bytes) -> str:
-    """Serialize a validated (unexpanded) pydantic config; `source` is the YAML it was loaded from."""
-    document = {"format": FORMAT, "wrapper": __version__, "source_sha256": source_digest(source), "config": _encode(config)}
+def dump_compiled(config: values.Config, source: bytes) -> str:
+    """Serialize a config (unexpanded: `{config_dir}` kept); `source` is the YAML it was loaded from."""
+    document = {
+        "format": FORMAT, "wrapper": __version__, "source_sha256": source_digest(source), "config": _encode(config)
+    }
     return json.dumps(document, separators=(",", ":")) + "\n"
 
 
 def _encode(value: Any) -> Any:
-    fields = getattr(type(value), "model_fields", None)
-    if fields is not None:
-        name = type(value).__name__
-        encoded = {field: _encode(getattr(value, field)) for field in fields}
-        encoded.update({field: getattr(value, field) for field in COMPUTED_FIELDS.get(name, ())})
-        return {"@": name, "f": encoded}
+    if isinstance(value, values.Value):
+        return {"@": type(value).__name__, "f": {name: _encode(getattr(value, name)) for name in value.FIELDS}}
     if isinstance(value, dict):
         # JSON keys are strings; exit_codes is keyed by integers and must stay so
         kind = "intdict" if value and all(isinstance(k, int) for k in value) else "dict"
@@ -117,16 +86,19 @@ def _decode(value: Any) -> Any:
             return fields
         if kind == "intdict":
             return {int(k): v for k, v in fields.items()}
-        cls = _node_classes.get(kind)
+        cls = values.KINDS.get(kind)
         if cls is None:
-            cls = _node_classes[kind] = type(kind, (Node,), {"__slots__": ()})
-        return cls(fields)
+            raise StaleError(f"no config class {kind!r}")
+        try:
+            return cls(**fields)
+        except TypeError as exc:  # fields added or removed since it was written
+            raise StaleError(str(exc)) from None
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
 
 
-def load_compiled(config_path: str | os.PathLike[str], source: bytes) -> Any | None:
+def load_compiled(config_path: str | os.PathLike[str], source: bytes) -> values.Config | None:
     """The compiled config for these YAML bytes, or None when there is none or it is stale or foreign."""
     try:
         with open(_compiled_file(config_path), "rb") as file:
@@ -139,7 +111,13 @@ def load_compiled(config_path: str | os.PathLike[str], source: bytes) -> Any | N
         and document.get("wrapper") == __version__
         and document.get("source_sha256") == source_digest(source)
     )
-    return _decode(document["config"]) if fresh else None
+    if not fresh:
+        return None
+    try:
+        config = _decode(document["config"])
+    except (StaleError, KeyError, TypeError, AttributeError):
+        return None
+    return config if isinstance(config, values.Config) else None
 
 
 def why_not_compiled(config_path: str | os.PathLike[str], source: bytes) -> str:
@@ -159,8 +137,26 @@ def why_not_compiled(config_path: str | os.PathLike[str], source: bytes) -> str:
     return f"{name} was made from other YAML (the config changed after packaging)"
 
 
-def expand_config_dir(config: Any, config_path: str | os.PathLike[str]) -> Any:
-    """Replace `{config_dir}` in command words with the config file's absolute directory."""
-    config_dir = os.path.dirname(os.path.abspath(config_path))
-    command = [word.replace(CONFIG_DIR_PLACEHOLDER, config_dir) for word in config.command]
-    return config if command == config.command else config.model_copy(update={"command": command})
+def read_config(config_path: str | os.PathLike[str], *, compiled_only: bool = False) -> values.Config:
+    """The config: its compiled form when fresh (no pydantic or YAML at cold start), else the validated YAML.
+
+    Both give the same `wrapper.config.values.Config`. compiled_only (a packaged function, which ships no pydantic
+    or YAML): a missing or stale compiled form is a ConfigError that says to re-package.
+    """
+    try:
+        with open(config_path, "rb") as file:
+            source = file.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=str(config_path)) from None
+    compiled = load_compiled(config_path, source)
+    if compiled is not None:
+        return values.expand_config_dir(compiled, config_path)
+    if compiled_only:
+        raise ConfigError(
+            f"{why_not_compiled(config_path, source)}: a packaged function runs only its compiled config; "
+            "re-package it with `wrapper package`",
+            file=str(config_path),
+        )
+    from wrapper.config.loader import load_config  # pydantic and YAML: about 150 ms of imports
+
+    return load_config(config_path)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, field_validator
 
-from wrapper.config.parts import TAG_PREFIX, BaseConfig, Name
+from wrapper.config.fields import TAG_PREFIX, BaseConfig, Name
 from wrapper.metrics.emf import INVOCATION_METRICS, MAX_DIMENSIONS, MAX_METRICS, RESERVED_MEMBERS, metric_name
 
 # CloudWatch's units, as the EMF schema lists them (MetricDefinition.Unit)

@@ -15,9 +15,10 @@ from wrapper.config.schema import WrapperConfig
 
 HEADER = """# Config reference
 
-Generated from `wrapper/config/schema.py` by `wrapper.config.reference.render_reference()`; `tests/test_reference.py` fails
-when this file and the schema disagree. The design notes and worked examples are in `docs/config-spec.md` and
-`configs/`. Unknown keys are errors everywhere; "required" means the key has no default.
+Generated from the schema in `wrapper/config/` (`schema.py`, `parts.py`, `modes.py`, `metrics.py`) by
+`wrapper.config.reference.render_reference()`; `tests/config/test_reference.py` fails when this file and the schema
+disagree. The design notes and worked examples are in `docs/config-spec.md` and `configs/`. Unknown keys are
+errors everywhere; "required" means the key has no default.
 """
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from wrapper.config.envsafety import CREDENTIAL_NAMES, unsafe_env_reason
+from wrapper.config.metrics import check_metrics
 from wrapper.config.schema import (
     DestinationConfig,
     EnvValueConfig,
@@ -19,11 +21,9 @@ from wrapper.config.schema import (
     ValueArgConfig,
     WrapperConfig,
 )
-from wrapper.config.envsafety import CREDENTIAL_NAMES, unsafe_env_reason
+from wrapper.config.yamlpos import Loc, problem_at
 from wrapper.errors import Problem
 from wrapper.mapping.template import names_in
-from wrapper.config.yamlpos import Loc, problem_at
-from wrapper.config.metrics import check_metrics
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -78,7 +78,8 @@ def _check_mode(config: WrapperConfig) -> list[tuple[Loc, str]]:
 
 def _check_hot(config: WrapperConfig) -> list[tuple[Loc, str]]:
     """Keys that would be silently ignored are errors (their defaults, as `wrapper check` prints them, are fine)."""
-    hot, default, found = config.hot, HotConfig(), []
+    hot, default = config.hot, HotConfig()
+    found: list[tuple[Loc, str]] = []
     if hot.framing == "lines":
         for key in ("result_fd", "ack"):
             if getattr(hot, key) != getattr(default, key):
@@ -104,9 +105,9 @@ def _check_streaming(config: WrapperConfig) -> list[tuple[Loc, str]]:
 def _type_ok(value: Any, kind: str, items: str) -> bool:
     if isinstance(value, bool) and kind in ("integer", "number"):
         return False
-    if not isinstance(value, _PYTHON_TYPES[kind]):
-        return False
-    return kind != "list" or all(_type_ok(item, items, items) for item in value)
+    if kind == "list":
+        return isinstance(value, list) and all(_type_ok(item, items, items) for item in value)
+    return isinstance(value, _PYTHON_TYPES[kind])
 
 
 def _check_inputs(inputs: dict[str, InputConfig]) -> list[tuple[Loc, str]]:

@@ -1,57 +1,45 @@
-"""The config schema (pydantic v2) and `load_config`. Every key is documented once, here and in configparts.
+"""The config schema (pydantic v2): `WrapperConfig` and its sections. Every key is documented once, here and in
+wrapper.config.parts (how event values become argv, stdin, env and files).
 
-`docs/config-reference.md` is generated from these classes. Checks across fields live in `wrapper.config.rules`,
-YAML line tracking in `wrapper.config.yamlpos`. A config error lists every problem with file, line and field path.
+`docs/config-reference.md` is generated from these classes. Reading a file is wrapper.config.loader's job, checks
+across fields are wrapper.config.rules', YAML line tracking wrapper.config.yamlpos'.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from wrapper.config.fields import ENV_NAME_PATTERN, TAG_PREFIX, BaseConfig, Name, Word
+from wrapper.config.metrics import MetricsConfig
+from wrapper.config.modes import HotConfig, ReadyConfig, RequestConfig, ServerConfig
+from wrapper.config.network import DestinationConfig, EgressConfig
 from wrapper.config.parts import (
-    ENV_NAME_PATTERN,
-    TAG_PREFIX,
     ArgConfig,
-    BaseConfig,
-    DestinationConfig,
-    EgressConfig,
     EnvConfig,
     EnvValueConfig,
     FileArgConfig,
     FileConfig,
     FlagArgConfig,
     InputConfig,
-    Name,
     PayloadConfig,
     StdinConfig,
     SwitchArgConfig,
     TemplateArgConfig,
-    TemplateText,
     ValueArgConfig,
-    Word,
 )
-from wrapper.config.compiled import expand_config_dir
-from wrapper.config.metrics import MetricsConfig
-from wrapper.errors import ConfigError, Problem
-from wrapper.programs.executable import resolve_executable  # noqa: F401 - part of this module's API
 from wrapper.protocol import ERROR_TYPE_PATTERN
-from wrapper.config.yamlpos import compose_yaml, problems_from_validation
 
 __all__ = [
     "ArgConfig", "AuthConfig", "BaseConfig", "DestinationConfig", "EgressConfig", "EnvConfig", "EnvValueConfig",
     "ExitCodeConfig", "FileArgConfig", "FileConfig", "FlagArgConfig", "HotConfig", "HttpConfig", "InputConfig",
     "OutputConfig",
     "PayloadConfig", "MetricsConfig", "ReadyConfig", "RequestConfig", "ScratchConfig", "ServerConfig",
-    "StatusCodesConfig", "StdinConfig",
-    "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig", "WrapperConfig", "load_config",
-    "resolve_executable",
+    "StatusCodesConfig", "StdinConfig", "SwitchArgConfig", "TAG_PREFIX", "TemplateArgConfig", "ValueArgConfig",
+    "WrapperConfig",
 ]
+
 
 class ScratchConfig(BaseConfig):
     """The per-invocation scratch directory (the program's cwd and HOME)."""
@@ -132,116 +120,6 @@ class ExitCodeConfig(BaseConfig):
         if self.success and (self.error_type or self.message or self.status_code):
             raise ValueError("a success status takes no error_type, message or status_code")
         return self
-
-
-class ReadyConfig(BaseConfig):
-    """Server mode: when the program counts as ready."""
-
-    path: str | None = Field(None, description="HTTP GET path answering 2xx when ready; null: a TCP connect check.")
-    timeout_s: float = Field(
-        8.0, gt=0, le=10,
-        description="How long to wait at init; must fit Lambda's 10 s init budget.",
-    )
-    interval_s: float = Field(0.02, gt=0, description="Pause between readiness checks.")
-
-
-class RequestConfig(BaseConfig):
-    """Server mode: the HTTP request sent to the program for each invocation."""
-
-    method: str = Field("GET", pattern=r"^[A-Z]+$", description="HTTP method.")
-    path: TemplateText = Field("/", description="Path; `{name}` placeholders are URL-path-encoded.")
-    query: dict[str, TemplateText] = Field(
-        default_factory=dict,
-        description="Query parameters; values are templates, URL-encoded; a null optional input drops its key.",
-    )
-    headers: dict[str, TemplateText] = Field(default_factory=dict, description="Request headers; values are templates.")
-    body: PayloadConfig = Field(
-        "none",
-        description="`none`, `event` (the raw payload), `{value: NAME, as: text|json|base64}` or `{template: ...}`.",
-    )
-    timeout_header: str | None = Field(
-        None,
-        description="Header carrying the remaining time in seconds (e.g. X-Prometheus-Scrape-Timeout-Seconds).",
-    )
-    forward_headers: list[str] = Field(
-        default_factory=list,
-        description="HTTP events: request headers copied through (lower-case names).",
-    )
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
-
-
-def _valid_status_ranges(value: str) -> str:
-    for chunk in value.split(","):
-        if not re.fullmatch(r"\s*[1-5]\d\d\s*(-\s*[1-5]\d\d\s*)?", chunk):
-            raise ValueError(f"{value!r} must be statuses or ranges like '200-299,304'")
-    return value
-
-
-class ServerConfig(BaseConfig):
-    """Server mode: the long-lived program and how each invocation becomes a request to it."""
-
-    port: int = Field(ge=1, le=65535, description="The program listens on 127.0.0.1:port; requests only ever go there.")
-    ready: ReadyConfig = Field(default_factory=ReadyConfig, description="Readiness check at init.")
-    request: RequestConfig = Field(default_factory=RequestConfig, description="The request per invocation.")
-    success_status: Annotated[str, BeforeValidator(lambda v: _valid_status_ranges(str(v)))] = Field(
-        "200-299",
-        description="Upstream statuses that count as success; others give Function.UpstreamError (status kept).",
-    )
-    pass_status: bool = Field(
-        False,
-        description="HTTP callers: return the upstream status and body as-is instead of an error.",
-    )
-    restart_backoff_s: float = Field(
-        0.1, gt=0,
-        description="First delay before restarting a dead program; doubles each time.",
-    )
-    max_restart_backoff_s: float = Field(5.0, gt=0, description="Upper bound of the restart delay.")
-
-
-class HotConfig(BaseConfig):
-    """Hot mode: the long-lived program fed one event line after another, and when it is replaced."""
-
-    framing: Literal["lines", "actionloop"] = Field(
-        "lines",
-        description="`lines`: one line in on stdin, the answer is the one line the program then writes on stdout "
-        "(stderr is its log); `actionloop`: OpenWhisk's actionloop protocol, each event wrapped as "
-        "`{value, activation_id, deadline, function_arn}`, the answer on `result_fd`, stdout and stderr its log.",
-    )
-    result_fd: int = Field(
-        3, ge=3, le=255,
-        description="`actionloop`: the descriptor the program writes its answer lines on (3 in OpenWhisk).",
-    )
-    ack: bool = Field(
-        False,
-        description="`actionloop`: set `__OW_WAIT_FOR_ACK=1` and wait, at every start, for the program's "
-        "`{\"ok\": true}` line on `result_fd` (so an expensive load happens at init, not in the first event).",
-    )
-    ready_timeout_s: float = Field(
-        8.0, gt=0, le=10,
-        description="With `ack`: how long init waits for it; must fit Lambda's 10 s init budget.",
-    )
-    max_events: int | None = Field(
-        None, ge=1,
-        description="Replace the program after it answered this many events (between events, like gunicorn's "
-        "max_requests); null: never.",
-    )
-    max_rss_mib: int | None = Field(
-        None, ge=1,
-        description="Replace the program between events once its resident memory (RSS of the process wrapper "
-        "started, from /proc) is over this many MiB; null: no ceiling.",
-    )
-    restart_backoff_s: float = Field(
-        0.1, gt=0,
-        description="First delay before replacing a program that crashed, timed out or fell out of step; doubles "
-        "each time, reset by an answer.",
-    )
-    max_restart_backoff_s: float = Field(5.0, gt=0, description="Upper bound of the restart delay.")
 
 
 class StatusCodesConfig(BaseConfig):
@@ -365,41 +243,3 @@ class WrapperConfig(BaseConfig):
         description="The egress guard: connect-time destination checks for the program's HTTP(S) traffic.",
     )
 
-
-def parse_config(path: str | os.PathLike[str]) -> WrapperConfig:
-    """Read, parse and validate a config file as written (no placeholder expanded); raise one ConfigError."""
-    from wrapper.config.rules import check_config  # it needs the classes above: import at call time
-
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read config: {error}", file=file) from None
-    try:
-        document, node, duplicates = compose_yaml(text, file)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = f"invalid YAML: {getattr(error, 'problem', None) or error}"
-        raise ConfigError([Problem(file=file, path="", reason=reason, line=line)]) from None
-    except RecursionError:
-        raise ConfigError([Problem(file=file, path="", reason="invalid YAML: nested too deeply")]) from None
-    except ValueError as error:  # PyYAML's own constructors, e.g. an integer longer than Python allows
-        raise ConfigError([Problem(file=file, path="", reason=f"invalid YAML: {error}")]) from None
-    if not isinstance(document, dict):
-        raise ConfigError([Problem(file=file, path="", reason="the config must be a YAML mapping", line=1)])
-    problems = list(duplicates)
-    try:
-        config = WrapperConfig.model_validate(document)
-    except ValidationError as error:
-        problems += problems_from_validation(error, node, file)
-        raise ConfigError(sorted(problems, key=lambda p: p.line or 0)) from None
-    problems += check_config(config, node, file)
-    if problems:
-        raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
-    return config
-
-
-def load_config(path: str | os.PathLike[str]) -> WrapperConfig:
-    """Read, parse and validate a config file, with `{config_dir}` expanded; raise ConfigError listing every problem."""
-    return expand_config_dir(parse_config(path), path)

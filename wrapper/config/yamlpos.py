@@ -6,8 +6,9 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from wrapper.config.parts import TAG_PREFIX
+from wrapper.config.fields import TAG_PREFIX
 from wrapper.errors import Problem
 
 Loc = tuple[int | str, ...]
@@ -100,7 +101,7 @@ def locate(node: yaml.Node | None, loc: Loc) -> tuple[str, int | None]:
     return path, line
 
 
-def _reason(error: dict[str, Any]) -> str:
+def _reason(error: ErrorDetails) -> str:
     """A short reason in our voice for one pydantic error."""
     kind = error["type"]
     if kind == "missing":

@@ -23,14 +23,16 @@ import logging
 import select
 import socket
 import threading
+from typing import Any
 
+from wrapper import TYPE_CHECKING
 from wrapper.mapping.addresses import HostError, host_text
 from wrapper.mapping.destination import DestinationRefused, judged_addresses, parse_destination, resolve_host
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from wrapper.mapping.addresses import IPAddress, Policy
     from wrapper.mapping.destination import Destination, Resolver
+
 
 logger = logging.getLogger(__name__)
 
@@ -244,3 +246,21 @@ def _answer(client: socket.socket, status: int, reason: str) -> None:
         client.sendall(head.encode("ascii") + body)
     except OSError:
         pass
+
+
+def start_egress_guard(egress: Any) -> tuple[EgressGuard, dict[str, str]]:
+    """Start the guard for an `egress:` config on 127.0.0.1; return it and the proxy variables the program gets
+    (none unless `egress.env`). ConfigError when its port cannot be had."""
+    from wrapper.errors import ConfigError
+    from wrapper.mapping.addresses import Policy
+
+    policy = Policy(allow=egress.allow, deny=egress.deny, deny_private=egress.deny_private)
+    try:
+        guard = EgressGuard(policy, port=egress.port, connect_timeout_s=egress.connect_timeout_s).start()
+    except OSError as error:
+        raise ConfigError(f"egress.port: cannot listen on 127.0.0.1:{egress.port}: {error}") from None
+    if not egress.env:
+        return guard, {}
+    url = guard.url
+    return guard, {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url,
+                   "NO_PROXY": "", "no_proxy": ""}

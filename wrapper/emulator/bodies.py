@@ -3,8 +3,9 @@ and the connection stays usable for the 413 that answers it."""
 
 from __future__ import annotations
 
-from email.message import Message
 from collections.abc import Iterator
+from email.message import Message
+from io import BufferedIOBase
 from typing import BinaryIO
 
 READ_CHUNK_BYTES = 1 << 20
@@ -15,7 +16,7 @@ class BadRequest(Exception):
     """The request's body framing is malformed; answered 400 and the connection closed."""
 
 
-def read_body(rfile: BinaryIO, headers: Message, limit: int) -> tuple[bytes, bool]:
+def read_body(rfile: BufferedIOBase, headers: Message, limit: int) -> tuple[bytes, bool]:
     """The body, at most `limit` bytes kept and the rest read and dropped: (body, too_large)."""
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         return _read_chunked(rfile, limit)
@@ -30,7 +31,7 @@ def read_body(rfile: BinaryIO, headers: Message, limit: int) -> tuple[bytes, boo
     return bytes(kept[:limit]), len(kept) > limit
 
 
-def _read_chunked(rfile: BinaryIO, limit: int) -> tuple[bytes, bool]:
+def _read_chunked(rfile: BufferedIOBase, limit: int) -> tuple[bytes, bool]:
     kept = bytearray()
     while True:
         line = rfile.readline(MAX_LINE_BYTES)
@@ -46,7 +47,7 @@ def _read_chunked(rfile: BinaryIO, limit: int) -> tuple[bytes, bool]:
         rfile.readline(MAX_LINE_BYTES)  # the CRLF closing each chunk
 
 
-def _copy(rfile: BinaryIO, length: int, kept: bytearray, limit: int) -> None:
+def _copy(rfile: BufferedIOBase, length: int, kept: bytearray, limit: int) -> None:
     """Read exactly `length` bytes, appending them to `kept` while it is within limit (+1, to detect overflow)."""
     while length > 0:
         chunk = rfile.read(min(length, READ_CHUNK_BYTES))

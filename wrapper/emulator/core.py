@@ -19,7 +19,7 @@ import time
 from typing import IO, Any, Self
 
 from wrapper.emulator.faults import Endpoint, Faults
-from wrapper.emulator.httpd import EmulatorHTTPServer, Shared
+from wrapper.emulator.listener import EmulatorHTTPServer, Shared
 from wrapper.emulator.results import InvokeResult, invoke_result
 from wrapper.emulator.runtimes import ExternalRuntimes, RuntimeSlot, runtime_env
 from wrapper.emulator.state import EmulatorStats, Invocations, Stats
@@ -30,8 +30,8 @@ ACCOUNT_ID = "000000000000"
 REGION = "us-east-1"
 WATCH_INTERVAL_S = 0.02
 SHUTDOWN_POLL_S = 0.05  # how often serve_forever looks at shutdown()
-STOP_ANSWER_GRACE_S = 2.0
-INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")  # the Function URL's, as Lambda's InvokeMode  # stop(): time for handlers to write the answers close() gave them
+STOP_ANSWER_GRACE_S = 2.0  # stop(): time for handlers to write the answers close() gave them
+INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")  # the Function URL's, as Lambda's InvokeMode
 
 Output = IO[Any] | str | os.PathLike[str] | None
 
@@ -182,7 +182,8 @@ class Emulator:
 
     def _serve(self, server: EmulatorHTTPServer) -> None:
         self._servers.append(server)
-        self._spawn_thread(lambda: server.serve_forever(poll_interval=SHUTDOWN_POLL_S), f"emulator-http-{server.address}")
+        name = f"emulator-http-{server.address}"
+        self._spawn_thread(lambda: server.serve_forever(poll_interval=SHUTDOWN_POLL_S), name)
 
     def _spawn_thread(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

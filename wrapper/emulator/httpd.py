@@ -1,4 +1,4 @@
-"""The emulator's HTTP/1.1 server: Runtime API, Lambda's invoke API and the Function URL front on one port.
+"""The emulator's requests: Runtime API, Lambda's invoke API and the Function URL front, served on one port.
 
 Routing by path: /2018-06-01/... is the Runtime API, /2015-03-31/... the invoke API, /2021-11-15/... the
 streaming invoke API (InvokeWithResponseStream), anything else is a request to the function's URL. Every answer
@@ -13,19 +13,18 @@ import json
 import logging
 import re
 import socket
-import sys
-import threading
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from wrapper import protocol
+from wrapper import TYPE_CHECKING, protocol
 from wrapper.emulator import function_url, streaming
-from wrapper.emulator.faults import Endpoint, Fault, Faults, fault_body
-from wrapper.emulator.results import invoke_result, payload_problem, posted_error, rejected_post, response_too_large
-from wrapper.emulator.runtimes import RuntimeHook
-from wrapper.emulator.state import Invocations, Outcome, Stats
 from wrapper.emulator.bodies import BadRequest, read_body
+from wrapper.emulator.faults import Endpoint, Fault, fault_body
+from wrapper.emulator.results import invoke_result, payload_problem, posted_error, rejected_post, response_too_large
+from wrapper.emulator.state import Outcome
+
+if TYPE_CHECKING:
+    from wrapper.emulator.listener import EmulatorHTTPServer
 
 logger = logging.getLogger("wrapper.emulator")
 
@@ -36,70 +35,8 @@ JSON = "application/json"
 ACCEPTED = b'{"status":"OK"}'
 
 
-@dataclass(frozen=True)
-class Shared:
-    """Everything every server and handler shares."""
-
-    invocations: Invocations
-    faults: Faults
-    stats: Stats
-    function_name: str
-    function_arn: str
-    api_prefix: str = ""  # the Runtime API is served under it ("/.rt"), as some local emulators do
-    invoke_mode: str = "BUFFERED"  # the Function URL's: BUFFERED or RESPONSE_STREAM
-
-
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    """A threading server that knows its connections, so stop() can let answers finish, then close them all."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], shared: Shared, hook: RuntimeHook) -> None:
-        self.shared = shared
-        self.hook = hook
-        self._cond = threading.Condition()
-        self._busy: dict[socket.socket, bool] = {}  # open connection → in the middle of a request
-        # SO_REUSEADDR only for a fixed port: with port 0 it lets the kernel hand out a port that an outgoing
-        # connection is using, which makes parallel test runs flaky
-        self.allow_reuse_address = address[1] != 0
-        super().__init__(address, Handler)
-
-    @property
-    def address(self) -> str:
-        host, port = self.server_address[:2]
-        return f"{host}:{port}"
-
-    @property
-    def api_address(self) -> str:
-        """The value of AWS_LAMBDA_RUNTIME_API for this listener: host:port, and the prefix if any."""
-        return self.address + self.shared.api_prefix
-
-    def track(self, connection: socket.socket, *, open_: bool = True, busy: bool = False) -> None:
-        with self._cond:
-            if open_:
-                self._busy[connection] = busy
-            else:
-                self._busy.pop(connection, None)
-            self._cond.notify_all()
-
-    def close_connections(self, grace_s: float) -> None:
-        """Wait (at most grace_s) for answers being written, then shut every connection, idle keep-alive included."""
-        with self._cond:
-            self._cond.wait_for(lambda: not any(self._busy.values()), timeout=grace_s)
-            connections = list(self._busy)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already gone
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        logger.debug("connection from %s failed: %r", client_address, sys.exc_info()[1])
-
-
-class Handler(BaseHTTPRequestHandler):
-    """One connection; each request is routed by path."""
+class EmulatorRequestHandler(BaseHTTPRequestHandler):
+    """One connection to the emulator; each request is routed by path."""
 
     protocol_version = "HTTP/1.1"
     server_version = "wrapper-emulator"
@@ -136,7 +73,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._function_url()
         except BadRequest as exc:
             self.close_connection = True
-            self._send_json(400, json.dumps({"errorMessage": str(exc), "errorType": "BadRequest"}).encode())
+            self._send_runtime_error(400, "BadRequest", str(exc))
         except OSError as exc:  # the peer went away mid-request
             logger.debug("%s %s: connection lost: %r", self.command, path, exc)
             self.close_connection = True
@@ -157,8 +94,7 @@ class Handler(BaseHTTPRequestHandler):
             self._init_error()
         else:
             self._read_body(0)
-            self._send_json(404, json.dumps({"errorMessage": f"No route {self.command} {path}",
-                                             "errorType": "NotFound"}).encode())
+            self._send_runtime_error(404, "NotFound", f"No route {self.command} {path}")
 
     def _next(self) -> None:
         shared = self.server.shared
@@ -208,16 +144,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         verdict = shared.invocations.finish(request_id, self._outcome(kind, body, too_large))
         if verdict == "unknown":
-            self._send_json(400, json.dumps({"errorMessage": f"Invalid request ID: {request_id}",
-                                             "errorType": "InvalidRequestID"}).encode())
+            self._send_runtime_error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
         elif verdict == "done":
             message = f"State transition from invocation done to {kind} failed for runtime: {request_id}"
-            self._send_json(403, json.dumps({"errorMessage": message,
-                                             "errorType": "InvalidStateTransition"}).encode())
+            self._send_runtime_error(403, "InvalidStateTransition", message)
         elif kind == "response" and too_large:
             message = f"Exceeded maximum allowed payload size ({protocol.MAX_PAYLOAD_BYTES} bytes)."
-            self._send_json(413, json.dumps({"errorMessage": message,
-                                             "errorType": "RequestEntityTooLarge"}).encode())
+            self._send_runtime_error(413, "RequestEntityTooLarge", message)
         else:
             shared.stats.count("responses" if kind == "response" else "errors")
             self._send_json(202, ACCEPTED)
@@ -272,7 +205,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_api_error(404, "ResourceNotFoundException", f"No route {self.command} {path}")
             return None
         if too_large:
-            message = f"Request must be smaller than {protocol.MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"
+            limit = protocol.MAX_PAYLOAD_BYTES
+            message = f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             self._send_api_error(413, "RequestEntityTooLargeException", message)
             return None
         client_context = None
@@ -349,6 +283,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, body: bytes) -> None:
         self._send(status, body, [("Content-Type", JSON)])
+
+    def _send_runtime_error(self, status: int, error_type: str, message: str) -> None:
+        """An error answer of the Runtime API: {"errorMessage", "errorType"}."""
+        self._send_json(status, json.dumps({"errorMessage": message, "errorType": error_type}).encode())
 
     def _send_api_error(self, status: int, error_type: str, message: str) -> None:
         body = json.dumps({"Type": "User", "message": message}).encode()

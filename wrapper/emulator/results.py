@@ -98,7 +98,8 @@ def rejected_post(request_id: str) -> Outcome:
 def exit_outcome(request_id: str, how: str) -> Outcome:
     """Runtime.ExitError for an invocation whose runtime exited; `how` is Go-style ("exit status 3")."""
     if how == "exit status 0":
-        return function_error("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited without providing a reason")
+        message = f"RequestId: {request_id} Error: Runtime exited without providing a reason"
+        return function_error("Runtime.ExitError", message)
     return function_error("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited with error: {how}")
 
 

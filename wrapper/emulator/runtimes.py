@@ -10,6 +10,7 @@ How the tree is found and killed: wrapper/emulator/tree.py.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import os
 import signal
@@ -219,7 +220,7 @@ class RuntimeSlot:
                 self._process = process if isinstance(process, subprocess.Popen) else None
             if isinstance(process, str):
                 logger.error("runtime %d could not start: %s", self.index, process)
-                self._invocations.fail_oldest_queued(lambda rid, why=process: entrypoint_outcome(rid, why))
+                self._invocations.fail_oldest_queued(functools.partial(entrypoint_outcome, reason=process))
                 ready, reason = False, None
             else:
                 ready, reason = self._watch(process, holder)
@@ -294,3 +295,4 @@ def _exited(process: subprocess.Popen[bytes]) -> bool:
         return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return True
+

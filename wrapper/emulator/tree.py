@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import signal
 
+from wrapper.programs.procfs import children_of, read_stat
+
 
 def signal_group(pid: int, signum: int) -> None:
     """Signal a child's whole process group; a group already gone counts as success."""
@@ -48,63 +50,44 @@ def descendants(pid: int) -> list[int]:
     found: list[int] = []
     todo = [pid]
     while todo:
-        parent = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
-                    children = [int(child) for child in f.read().split()]
-            except OSError:
-                continue
-            found += children
-            todo += children
+        children = children_of(todo.pop())
+        found += children
+        todo += children
     return found
 
 
 def track_tree(pid: int, known: dict[int, int]) -> dict[int, int]:
     """Every process now below pid, and every one in known still running, → its start time (to find them again
     once pid is gone, or once they left its tree)."""
-    alive = {child: start for child, start in known.items() if (stat := _stat(child)) is not None and stat[2] == start}
-    alive.update((child, stat[2]) for child in descendants(pid) if (stat := _stat(child)) is not None)
+    alive = {
+        child: start for child, start in known.items() if (stat := read_stat(child)) and stat.start_ticks == start
+    }
+    alive.update((child, stat.start_ticks) for child in descendants(pid) if (stat := read_stat(child)) is not None)
     return alive
 
 
 def kill_leftovers(tree: dict[int, int]) -> None:
     """SIGKILL, each with its process group, the processes of a track_tree() still running."""
     for pid, start in tree.items():
-        stat = _stat(pid)
-        if stat is None or stat[2] != start or stat[0] in ("Z", "X"):
+        stat = read_stat(pid)
+        if stat is None or stat.start_ticks != start or stat.state in ("Z", "X"):
             continue  # gone, or the pid now names another process
-        signal_group(stat[1], signal.SIGKILL)
+        signal_group(stat.pgid, signal.SIGKILL)
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, pgid, start time in clock ticks since boot) of pid, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2 :].split()  # after the comm, which may hold spaces and parentheses
-    return fields[0].decode(), int(fields[2]), int(fields[19])
-
-
 def _live_pgid(pid: int) -> int | None:
     """pid's process group, or None when it is gone, a zombie, or already dying of SIGKILL."""
-    stat = _stat(pid)
+    stat = read_stat(pid)
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             status = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
     except OSError:
         return None
     pending = int(status.get(b"SigPnd", b"0"), 16) | int(status.get(b"ShdPnd", b"0"), 16)
-    if stat is None or stat[0] in ("Z", "X") or pending & (1 << (signal.SIGKILL - 1)):
+    if stat is None or stat.state in ("Z", "X") or pending & (1 << (signal.SIGKILL - 1)):
         return None
-    return stat[1]
+    return stat.pgid

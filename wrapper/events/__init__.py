@@ -10,25 +10,25 @@ Each source is one module behind the `Adapter` protocol (`infer`, `parse`, `resp
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
-if TYPE_CHECKING:
-    from typing import Any
-
+from wrapper import TYPE_CHECKING
+from wrapper.errors import InvalidEventError
 from wrapper.events import alb, apigw_v1, apigw_v2
-from wrapper.events.auth import check_bearer
 from wrapper.events.base import Adapter, is_textual
 from wrapper.events.failure import error_http_response, error_kind, error_status
 from wrapper.types import EventSource, HttpRequest, HttpResponse
 
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = [
     "build_http_event_response",
-    "check_bearer",
     "detect_source",
     "error_http_response",
     "error_kind",
     "error_status",
     "is_textual",
     "parse_http_event",
+    "request_view",
 ]
 
 ADAPTERS: tuple[Adapter, ...] = (alb, apigw_v2, apigw_v1)
@@ -61,3 +61,12 @@ def build_http_event_response(request: HttpRequest, response: HttpResponse, *, b
         if request.source in adapter.SOURCES:
             return adapter.respond(request, response, binary=binary)
     raise ValueError(f"no HTTP response shape for event source {request.source!r}")
+
+
+def request_view(request: HttpRequest, event: Any) -> dict[str, Any]:
+    """`request.view(event)`, the document JMESPath expressions see; InvalidEventError for a body nested too deeply
+    (the caller's body, not our bug: a 400, not an internal error with a stack)."""
+    try:
+        return request.view(event)
+    except RecursionError:
+        raise InvalidEventError("Request body JSON is nested too deeply") from None

@@ -5,11 +5,9 @@ Shape: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/lambd
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
-if TYPE_CHECKING:
-    from typing import Any
 from urllib.parse import unquote_plus
 
+from wrapper import TYPE_CHECKING
 from wrapper.events.base import (
     decode_body,
     encode_body,
@@ -24,6 +22,9 @@ from wrapper.events.base import (
     text_field,
 )
 from wrapper.types import EventSource, HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SOURCES: tuple[EventSource, ...] = ("alb",)
 

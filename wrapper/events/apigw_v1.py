@@ -5,10 +5,7 @@ Shape: https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambd
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
-if TYPE_CHECKING:
-    from typing import Any
-
+from wrapper import TYPE_CHECKING
 from wrapper.events.base import (
     decode_body,
     encode_body,
@@ -22,6 +19,9 @@ from wrapper.events.base import (
     text_field,
 )
 from wrapper.types import EventSource, HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SOURCES: tuple[EventSource, ...] = ("apigw_v1",)
 

@@ -6,11 +6,10 @@ and https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html (Function 
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
-if TYPE_CHECKING:
-    from typing import Any
 from urllib.parse import parse_qs
 
+from wrapper import TYPE_CHECKING
+from wrapper.errors import InvalidEventError
 from wrapper.events.base import (
     decode_body,
     encode_body,
@@ -22,8 +21,10 @@ from wrapper.events.base import (
     split_set_cookie,
     text_field,
 )
-from wrapper.errors import InvalidEventError
 from wrapper.types import EventSource, HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SOURCES: tuple[EventSource, ...] = ("apigw_v2", "function_url")
 

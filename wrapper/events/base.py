@@ -6,14 +6,15 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+from wrapper.errors import InvalidEventError
+from wrapper.types import EventSource, HttpRequest, HttpResponse
+
 if TYPE_CHECKING:
     from typing import Any, Protocol
 else:
     Protocol = object  # at run time the interface is documentation
-
-from wrapper.errors import InvalidEventError
-from wrapper.types import EventSource, HttpRequest, HttpResponse
 
 # Bodies of these types travel as text; everything else as base64 (mangum's list, plus Prometheus/OpenMetrics).
 TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "application/openmetrics-text")

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
+
+from wrapper import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -49,34 +51,39 @@ class HostError(ValueError):
 def parse_host(text: str) -> str | IPAddress:
     """The canonical host for text: an address for any numeric spelling, else a lower-case DNS name.
 
-    IPv6 literals come without brackets; a zone id (`%eth0`) is refused, as only link-local addresses take one.
+    IPv6 literals come without brackets (see parse_ipv6).
     """
     if not text:
         raise HostError("no host")
     if not text.isascii():
         raise HostError(f"{text!r} is not ASCII (write international names in punycode, xn--)")
     if ":" in text:
-        address, zone, _ = text.partition("%")
-        try:
-            parsed = ipaddress.IPv6Address(address)
-        except ValueError:
-            raise HostError(f"{text!r} is not a valid IPv6 address") from None
-        if zone:
-            raise HostError(f"{text!r} has a zone id")
-        return parsed
+        return parse_ipv6(text)
     name = text.lower()
     if name.endswith("."):
         name = name[:-1]  # a fully qualified name; resolvers treat both spellings alike
     labels = name.split(".")
     if _NUMERIC_LABEL.fullmatch(labels[-1]):
         # the last label is a number: resolvers take the whole host as an IPv4 address, or fail
-        address = _inet_aton(labels)
-        if address is None:
+        ipv4 = _inet_aton(labels)
+        if ipv4 is None:
             raise HostError(f"{text!r} is neither an IPv4 address nor a host name")
-        return address
+        return ipv4
     if len(name) > _MAX_NAME_CHARS or not all(_LABEL.fullmatch(label) for label in labels):
         raise HostError(f"{text!r} is not a valid host name")
     return name
+
+
+def parse_ipv6(text: str) -> ipaddress.IPv6Address:
+    """An IPv6 literal without brackets; a zone id (`%eth0`) is refused, as only link-local addresses take one."""
+    address, zone, _ = text.partition("%")
+    try:
+        parsed = ipaddress.IPv6Address(address)
+    except ValueError:
+        raise HostError(f"{text!r} is not a valid IPv6 address") from None
+    if zone:
+        raise HostError(f"{text!r} has a zone id")
+    return parsed
 
 
 def _inet_aton(parts: list[str]) -> ipaddress.IPv4Address | None:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import binascii
 import json
 import os
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+from wrapper.config.values import FileArg, FlagArg, SwitchArg, TemplateArg, ValueArg
+from wrapper.errors import InvalidEventError
+from wrapper.mapping.template import parse_template, render, to_text
+from wrapper.types import Command, HttpRequest, Invocation
 
 if TYPE_CHECKING:
     from typing import Any
-  # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config.schema import StdinConfig, WrapperConfig
-from wrapper.errors import InvalidEventError
-from wrapper.mapping.template import parse_template, render, to_text
-from wrapper.types import Command, HttpRequest
+
+    from wrapper.config.values import Arg, Config, Payload
 
 # copied from the runtime's environment when present; everything else must be asked for (env_passthrough)
 BASE_ENV_NAMES = (
@@ -30,7 +32,7 @@ MAX_WORD_BYTES = 131_071  # Linux MAX_ARG_STRLEN (128 KiB) less the terminating 
 
 
 def build_command(
-    config: WrapperConfig,
+    config: Config,
     values: dict[str, Any],
     *,
     event_body: bytes,
@@ -51,7 +53,19 @@ def build_command(
     return Command(argv=argv, stdin=stdin, env=env, files=files, cwd=scratch_dir)
 
 
-def build_argv(config: WrapperConfig, values: dict[str, Any], file_paths: dict[str, str]) -> list[str]:
+def context_env(invocation: Invocation) -> dict[str, str]:
+    """The invocation context a program sees in its environment."""
+    env = {
+        "AWS_LAMBDA_REQUEST_ID": invocation.request_id,
+        "AWS_LAMBDA_DEADLINE_MS": str(invocation.deadline_ms),
+        "AWS_LAMBDA_FUNCTION_ARN": invocation.function_arn,
+    }
+    if invocation.trace_id:
+        env["_X_AMZN_TRACE_ID"] = invocation.trace_id
+    return env
+
+
+def build_argv(config: Config, values: dict[str, Any], file_paths: dict[str, str]) -> list[str]:
     """command + args; raise InvalidEventError for a value word that looks like an option."""
     argv = list(config.command)
     options_ended = "--" in argv[1:]
@@ -68,7 +82,7 @@ def build_argv(config: WrapperConfig, values: dict[str, Any], file_paths: dict[s
 
 
 def _arg_words(
-    config: WrapperConfig, arg: Any, values: dict[str, Any], file_paths: dict[str, str], options_ended: bool, at: str
+    config: Config, arg: Arg, values: dict[str, Any], file_paths: dict[str, str], options_ended: bool, at: str
 ) -> list[str]:
     """The words of one non-literal args item; [] when an optional value it needs is missing."""
 
@@ -88,23 +102,23 @@ def _arg_words(
             return []
         return value if isinstance(value, list) else [value]
 
-    kind = type(arg).__name__  # schema class name: the same for pydantic models and compiled nodes
-    if kind == "ValueArgConfig":
+    if isinstance(arg, ValueArg):
         return [value_word(arg.value, item) for item in items_of(arg.value)]
-    if kind == "SwitchArgConfig":
+    if isinstance(arg, SwitchArg):
         return [arg.switch] if values.get(arg.value) is True else []
-    if kind == "FileArgConfig":
+    if isinstance(arg, FileArg):
         return [file_paths[arg.file]] if arg.file in file_paths else []
-    if kind == "FlagArgConfig":
+    if isinstance(arg, FlagArg):
         if arg.file is not None:
             items = [file_paths[arg.file]] if arg.file in file_paths else []
         else:
+            name = arg.value or ""  # the schema gives exactly one of value and file
             # `--flag=value` is one word the program cannot mistake for two options
-            items = [to_text(i) if arg.style == "equals" else value_word(arg.value, i) for i in items_of(arg.value)]
+            items = [to_text(i) if arg.style == "equals" else value_word(name, i) for i in items_of(name)]
         if arg.style == "equals":
             return [f"{arg.flag}={item}" for item in items]
         return [word for item in items for word in (arg.flag, item)]
-    if kind == "TemplateArgConfig":
+    if isinstance(arg, TemplateArg):
         parts = parse_template(arg.template)
         word = render(parts, values, file_paths)
         if word is None:
@@ -115,7 +129,7 @@ def _arg_words(
     raise TypeError(f"unknown args item {arg!r}")  # the schema admits no other kind
 
 
-def build_server_argv_env(config: WrapperConfig, *, base_env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+def build_server_argv_env(config: Config, *, base_env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """Server mode: the argv and environment of the program started once at init (literal words only)."""
     argv = list(config.command) + [arg for arg in config.args if isinstance(arg, str)]
     env = _base_env(config, base_env)
@@ -125,7 +139,7 @@ def build_server_argv_env(config: WrapperConfig, *, base_env: dict[str, str]) ->
 
 
 def build_server_request(
-    config: WrapperConfig, values: dict[str, Any], *, event_body: bytes, http_request: HttpRequest | None
+    config: Config, values: dict[str, Any], *, event_body: bytes, http_request: HttpRequest | None
 ) -> tuple[str, str, dict[str, str], bytes | None]:
     """Server mode: (method, path with query, headers, body) of the request for one invocation."""
     assert config.server is not None, "server mode is checked at load"
@@ -162,7 +176,7 @@ def build_server_request(
 
 
 def build_payload(
-    payload: str | StdinConfig, values: dict[str, Any], event_body: bytes, file_paths: dict[str, str], *, where: str
+    payload: Payload, values: dict[str, Any], event_body: bytes, file_paths: dict[str, str], *, where: str
 ) -> bytes | None:
     """stdin (or a server request body): None, the raw event, a value (text/json/base64) or a template."""
     if payload == "none":
@@ -183,7 +197,7 @@ def build_payload(
     return to_text(value).encode("utf-8")
 
 
-def build_files(config: WrapperConfig, values: dict[str, Any], scratch_dir: str) -> dict[str, bytes]:
+def build_files(config: Config, values: dict[str, Any], scratch_dir: str) -> dict[str, bytes]:
     """Absolute path (under scratch_dir) → content, for each file whose value is present."""
     files: dict[str, bytes] = {}
     for name, path in _file_paths(config, scratch_dir).items():
@@ -198,7 +212,7 @@ def build_files(config: WrapperConfig, values: dict[str, Any], scratch_dir: str)
     return files
 
 
-def _file_paths(config: WrapperConfig, scratch_dir: str) -> dict[str, str]:
+def _file_paths(config: Config, scratch_dir: str) -> dict[str, str]:
     return {name: os.path.join(scratch_dir, spec.filename or name) for name, spec in config.files.items()}
 
 
@@ -220,7 +234,7 @@ def _decode_base64(name: str, value: Any, where: str) -> bytes:
         raise InvalidEventError(f"inputs.{name}: is not valid base64 ({where})") from None
 
 
-def _base_env(config: WrapperConfig, base_env: dict[str, str]) -> dict[str, str]:
+def _base_env(config: Config, base_env: dict[str, str]) -> dict[str, str]:
     """The runtime variables a program may see: the fixed list, env_passthrough, credentials if asked."""
     names = list(BASE_ENV_NAMES) + list(config.env_passthrough)
     if config.aws_credentials:
@@ -228,7 +242,7 @@ def _base_env(config: WrapperConfig, base_env: dict[str, str]) -> dict[str, str]
     return {name: base_env[name] for name in names if name in base_env}
 
 
-def _config_env(config: WrapperConfig, values: dict[str, Any], file_paths: dict[str, str]) -> dict[str, str]:
+def _config_env(config: Config, values: dict[str, Any], file_paths: dict[str, str]) -> dict[str, str]:
     """`env:` entries; one whose optional input has no value is left out."""
     env: dict[str, str] = {}
     for name, entry in config.env.items():

@@ -23,14 +23,15 @@ import ipaddress
 import re
 import socket
 
-from wrapper.mapping.addresses import HostError, IPAddress, Policy, host_text, parse_host, parse_port
+from wrapper import TYPE_CHECKING
+from wrapper.mapping.addresses import HostError, IPAddress, Policy, host_text, parse_host, parse_ipv6, parse_port
 
-TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
     Resolver = Callable[[str], list[IPAddress]]
+
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -127,7 +128,7 @@ def _split_authority(authority: str, *, zone_escape: str) -> tuple[str | IPAddre
 def _ipv6(text: str) -> IPAddress:
     if ":" not in text:
         raise HostError(f"{text!r} in brackets is not an IPv6 address")
-    return parse_host(text)
+    return parse_ipv6(text)
 
 
 def _canonical_part(text: str, extra: str) -> str:

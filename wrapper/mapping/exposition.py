@@ -45,7 +45,8 @@ class _Families:
         if sample_name not in self.metrics:
             for suffix in ("_bucket", "_sum", "_count"):
                 base = sample_name.removesuffix(suffix)
-                if base != sample_name and suffix in FAMILY_SUFFIXES.get(self.metrics.get(base, {}).get("type"), ()):
+                kind = self.metrics.get(base, {}).get("type", "")
+                if base != sample_name and suffix in FAMILY_SUFFIXES.get(kind, ()):
                     return self.metrics[base]
         return self.family(sample_name)
 

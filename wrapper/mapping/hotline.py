@@ -15,23 +15,24 @@ payload, the text as a JSON string, or `{}` for `none`.
 from __future__ import annotations
 
 import json
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
+from wrapper import TYPE_CHECKING
 from wrapper.errors import InvalidEventError
 from wrapper.mapping.command import build_payload
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from wrapper.config.schema import WrapperConfig
+    from wrapper.config.values import Config
     from wrapper.types import Invocation
+
 
 _LINE_BREAKS = (b"\n", b"\r")
 # one encoder for every line: json.dumps with non-default options builds a new one per call (about 10 µs)
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def build_hot_line(config: WrapperConfig, values: dict[str, Any], invocation: Invocation) -> bytes:
+def build_hot_line(config: Config, values: dict[str, Any], invocation: Invocation) -> bytes:
     """The line (with its newline) that carries this event to a hot-mode program; InvalidEventError if none can."""
     kind, payload = hot_payload(config, values, invocation.body)
     if config.hot.framing == "actionloop":
@@ -56,7 +57,7 @@ def build_hot_line(config: WrapperConfig, values: dict[str, Any], invocation: In
     return payload + b"\n"
 
 
-def hot_payload(config: WrapperConfig, values: dict[str, Any], event_body: bytes) -> tuple[str, Any]:
+def hot_payload(config: Config, values: dict[str, Any], event_body: bytes) -> tuple[str, Any]:
     """("json", a value), ("text", bytes) or ("none", None): what the `stdin` mapping gives for one event."""
     stdin = config.stdin
     if stdin == "none":

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import math
 import re
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
+from wrapper import TYPE_CHECKING
 from wrapper.errors import InvalidEventError
 
 if TYPE_CHECKING:
     from typing import Any
-  # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config.schema import DestinationConfig, InputConfig
+
+    from wrapper.config.values import Destination, Input
+
 
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
 _NUMBER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
@@ -40,7 +41,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN_CHARS else text[: _MAX_SHOWN_CHARS - 5] + "...'"
 
 
-def extract_inputs(document: Any, inputs: dict[str, InputConfig]) -> dict[str, Any]:
+def extract_inputs(document: Any, inputs: dict[str, Input]) -> dict[str, Any]:
     """Evaluate and check every input; raise one InvalidEventError naming every failing input."""
     values: dict[str, Any] = {}
     failures: dict[str, str] = {}
@@ -65,8 +66,11 @@ def extract_inputs(document: Any, inputs: dict[str, InputConfig]) -> dict[str, A
     return values
 
 
-def _destination(value: Any, spec: DestinationConfig, values: dict[str, Any]) -> Any:
+def _destination(value: Any, spec: Destination, values: dict[str, Any]) -> Any:
     """The canonical form of a destination (or of each item of a list of them), as the program will get it."""
+    # ipaddress and the policy tables: loaded only by configs that check destinations
+    from wrapper.mapping.destination import DestinationRefused, check_destination
+
     kind = spec.kinds.get(str(values.get(spec.kind_input))) if spec.kind_input is not None else None
     if isinstance(value, list):
         items = []
@@ -77,7 +81,6 @@ def _destination(value: Any, spec: DestinationConfig, values: dict[str, Any]) ->
                 raise _Rejected(f"item {index}: {rejected}") from None
         return items
     # ipaddress and the policy's networks load with the first destination, not at every cold start
-    from wrapper.mapping.destination import DestinationRefused, check_destination
 
     try:
         return check_destination(value, spec, kind=kind)
@@ -87,7 +90,7 @@ def _destination(value: Any, spec: DestinationConfig, values: dict[str, Any]) ->
         raise _Rejected(f"{shown(value)} is not a valid destination ({error})") from None
 
 
-def _extract_one(document: Any, name: str, spec: InputConfig) -> Any:
+def _extract_one(document: Any, name: str, spec: Input) -> Any:
     import jmespath.exceptions  # loaded by _compiled; a dictionary lookup from here on
 
     try:
@@ -96,7 +99,7 @@ def _extract_one(document: Any, name: str, spec: InputConfig) -> Any:
         # runtime type errors (e.g. a function given the wrong type) are the event's fault
         raise _Rejected(f"cannot evaluate {spec.from_ or name!r}: {error}") from None
     if raw is None:
-        if spec.is_required:
+        if spec.required:
             raise _Rejected("is required")
         raise _Defaulted
     value = _coerce(raw, spec.type, spec.items)
@@ -168,7 +171,7 @@ def _json_type(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def _check_scalar(value: Any, spec: InputConfig) -> None:
+def _check_scalar(value: Any, spec: Input) -> None:
     """Checks on one string, number or boolean (the input itself, or one item of a list)."""
     if isinstance(value, str):
         _check_string(value, spec)
@@ -181,7 +184,7 @@ def _check_scalar(value: Any, spec: InputConfig) -> None:
         raise _Rejected(f"{shown(value)} is not one of {', '.join(shown(e) for e in spec.enum)}")
 
 
-def _check_string(value: str, spec: InputConfig) -> None:
+def _check_string(value: str, spec: Input) -> None:
     if "\x00" in value:
         raise _Rejected("contains a NUL byte")
     try:

@@ -14,15 +14,16 @@ from __future__ import annotations
 import binascii
 import json
 import signal
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
-from wrapper.errors import ProgramError, ProgramTimeoutError
-from wrapper.types import ProcessResult
+from wrapper import TYPE_CHECKING
+from wrapper.errors import ProgramError, ProgramTimeoutError, UpstreamError
+from wrapper.types import HttpResponse, ProcessResult
 
 if TYPE_CHECKING:
     from typing import Any
-  # the runtime also reads compiled configs, which never import pydantic
-    from wrapper.config.schema import WrapperConfig
+
+    from wrapper.config.values import Config
+
 
 _CONTENT_TYPES = {
     "raw": "application/octet-stream",
@@ -34,13 +35,13 @@ _CONTENT_TYPES = {
 }
 
 
-def build_response(result: ProcessResult, config: WrapperConfig, *, for_http: bool = False) -> bytes:
+def build_response(result: ProcessResult, config: Config, *, for_http: bool = False) -> bytes:
     """The response payload (for_http: the HTTP body) for a finished program; raise when it failed."""
     check_result(result, config)
     return format_output(result.stdout, config.output.format, config.command[0], for_http=for_http)
 
 
-def check_result(result: ProcessResult, config: WrapperConfig) -> None:
+def check_result(result: ProcessResult, config: Config) -> None:
     """Raise ProgramError/ProgramTimeoutError when the program's outcome is a failure under the config."""
     name = config.command[0]
     tail = _stderr_tail(result.stderr_tail, config.stderr_tail_bytes)
@@ -59,7 +60,7 @@ def check_result(result: ProcessResult, config: WrapperConfig) -> None:
         )
 
 
-def _check_exit_code(exit_code: int | None, config: WrapperConfig, name: str, tail: str) -> None:
+def _check_exit_code(exit_code: int | None, config: Config, name: str, tail: str) -> None:
     code = 0 if exit_code is None else exit_code  # no status and no signal: nothing went wrong that we can tell
     entry = config.exit_codes.get(code)
     if entry is None:
@@ -113,12 +114,46 @@ def format_output(stdout: bytes, output_format: str, name: str = "program", *, f
     raise ValueError(f"unknown output format {output_format!r}")  # the schema admits no other
 
 
-def content_type_for(config: WrapperConfig) -> str | None:
+def status_in(status: int, ranges: str) -> bool:
+    """Whether an HTTP status is in ranges like "200-299,304" (server.success_status)."""
+    for part in ranges.split(","):
+        low, _, high = part.strip().partition("-")
+        if int(low) <= status <= int(high or low):
+            return True
+    return False
+
+
+def build_upstream_response(
+    upstream: HttpResponse, config: Config, content_type: str, *, http: bool, duration_s: float
+) -> HttpResponse:
+    """Server mode: the program's HTTP answer → the response, or UpstreamError when its status is not a success
+    (`server.success_status`); HTTP callers get it as-is with `server.pass_status`."""
+    assert config.server is not None  # server mode
+    if not status_in(upstream.status_code, config.server.success_status):
+        if http and config.server.pass_status:
+            return HttpResponse(upstream.status_code, {"content-type": content_type}, upstream.body)
+        tail = upstream.body[-config.stderr_tail_bytes :].decode("utf-8", "replace").strip()
+        status = upstream.status_code if 400 <= upstream.status_code < 500 else None
+        raise UpstreamError(f"Program answered HTTP {upstream.status_code}: {tail}", status_code=status)
+    max_bytes = config.output.max_bytes
+    result = ProcessResult(
+        exit_code=0,
+        signal=None,
+        timed_out=False,
+        stdout=upstream.body[:max_bytes],
+        stdout_truncated=len(upstream.body) > max_bytes,
+        stderr_tail=b"",
+        duration_s=duration_s,
+    )
+    return HttpResponse(200, {"content-type": content_type}, build_response(result, config, for_http=http))
+
+
+def content_type_for(config: Config) -> str | None:
     """The Content-Type for HTTP callers: output.content_type, else the format's default."""
     return config.output.content_type or _CONTENT_TYPES.get(config.output.format)
 
 
-def is_binary_output(config: WrapperConfig) -> bool:
+def is_binary_output(config: Config) -> bool:
     """True when HTTP callers must get the body base64-encoded whatever its bytes: format base64."""
     return config.output.format == "base64"
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+from wrapper.types import Frozen
+
 if TYPE_CHECKING:
     from typing import Any, Literal
-
-from wrapper.types import Frozen
 
 NAME_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")

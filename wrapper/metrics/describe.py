@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
+from wrapper import TYPE_CHECKING
+from wrapper.metrics.emf import INVOCATION_METRICS, Observation, dimension_values, metric_name, wanted
+
 if TYPE_CHECKING:
     from typing import Any
-
-from wrapper.metrics.emf import INVOCATION_METRICS, Observation, dimension_values, metric_name, wanted
 
 
 def describe_metrics(metrics: Any, values: dict[str, Any], *, http: bool, secret: str | None = None) -> dict[str, Any]:

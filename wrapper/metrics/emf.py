@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import math
 
-TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
+from wrapper import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import Any
+
 
 MAX_METRICS = 100  # MetricDefinitions in one directive
 MAX_DIMENSIONS = 30  # keys in one DimensionSet

@@ -15,13 +15,13 @@ import os
 import threading
 import time
 
-TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
+from wrapper import TYPE_CHECKING
+from wrapper.metrics.emf import Observation, build_record, choose_series, dimension_values, invocation_values, wanted
+from wrapper.runtime.logs import get_logger
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
-
-from wrapper.metrics.emf import Observation, build_record, choose_series, dimension_values, invocation_values, wanted
-from wrapper.runtime.logs import get_logger
 
 logger = get_logger(__name__)
 

@@ -20,8 +20,9 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wrapper.config.compiled import CONFIG_DIR_PLACEHOLDER, compiled_path, dump_compiled
-from wrapper.config.schema import parse_config
+from wrapper.config.compiled import compiled_path, dump_compiled
+from wrapper.config.loader import from_schema, parse_config
+from wrapper.config.values import CONFIG_DIR_PLACEHOLDER
 from wrapper.packaging import PackageError
 from wrapper.packaging.archive import tree_size, write_zip
 from wrapper.packaging.bootstrap import BOOTSTRAP, BUNDLED_PROGRAM, VENDOR_DIR, render_bootstrap
@@ -37,9 +38,9 @@ from wrapper.packaging.checks import (
 from wrapper.packaging.image import write_image_context
 from wrapper.packaging.sam import (
     FunctionSpec,
-    describe_commands,
     function_name,
     function_timeout_s,
+    next_commands,
     render_deploy_script,
     render_template,
 )
@@ -117,7 +118,7 @@ def package(
         _copy_files(files, function)
         # validated once here, so the runtime's cold start skips pydantic and YAML (see wrapper/config/compiled.py)
         compiled = function / compiled_path(config_path.name).name
-        compiled.write_text(dump_compiled(written, config_path.read_bytes()), encoding="utf-8")
+        compiled.write_text(dump_compiled(from_schema(written), config_path.read_bytes()), encoding="utf-8")
         unzipped = tree_size(function)
 
         build = staging / "out"
@@ -223,14 +224,16 @@ def _summary(out_dir: Path, spec: FunctionSpec, *, zipped: int, unzipped: int, v
     t: Target = spec.target
     return f"""\
 Wrote {out_dir}/
-  function.zip    {format_size(zipped)} zipped, {format_size(unzipped)} unzipped ({t.runtime}, {t.arch}, handler {spec.handler})
+  function.zip    {format_size(zipped)} zipped, {format_size(unzipped)} unzipped ({t.runtime}, {t.arch}, handler \
+{spec.handler})
   template.yaml   SAM, zip route: cd {out_dir} && sam deploy --guided
   deploy.sh       the same with the aws CLI: ./deploy.sh create | update | invoke [EVENT] | logs | delete
-  image/          docker buildx build --platform {t.docker_platform} --provenance=false --sbom=false -t {spec.name.lower()}:latest {out_dir}/image
+  image/          docker buildx build --platform {t.docker_platform} --provenance=false --sbom=false \
+-t {spec.name.lower()}:latest {out_dir}/image
                   (SAM, image route: cd {out_dir}/image && sam build && sam deploy --guided --resolve-image-repos)
 
-The aws CLI commands of deploy.sh:
-{describe_commands(spec, via_s3=via_s3)}"""
+Next, with the aws CLI v2 (a region and credentials set up: `aws configure`, or AWS_REGION and AWS_PROFILE):
+{next_commands(spec, str(out_dir), via_s3=via_s3)}"""
 
 
 def _to_stderr(message: str) -> None:

@@ -50,7 +50,8 @@ def collect_files(
     ).parent  # not resolve(): relative paths work as resolve_executable reads them
     if not _SAFE_NAME.fullmatch(config_path.name):
         raise PackageError(
-            f"Config file name {config_path.name!r} is not usable as Lambda's Handler: use letters, digits, '.', '_' and '-'"
+            f"Config file name {config_path.name!r} is not usable as Lambda's Handler: "
+            "use letters, digits, '.', '_' and '-'"
         )
     files = {config_path.name: ShipFile(config_path.resolve(), config_path.name, 0o644, "config")}
     notes: list[str] = []
@@ -65,7 +66,8 @@ def collect_files(
             )
         elif not bundling:
             notes.append(
-                f"Program {program!r} is looked up in PATH on Lambda (/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin): "
+                f"Program {program!r} is looked up in PATH on Lambda "
+                "(/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin): "
                 "not shipped; bundle it with --bundle, or put it in a layer's bin/ (zip) or image/Dockerfile (image)"
             )
     else:
@@ -97,7 +99,8 @@ def collect_files(
         source = root / rel
         if not source.exists():
             raise PackageError(
-                f"--include {os.fspath(item)!r} not found: {source} does not exist (paths are relative to the config's directory)"
+                f"--include {os.fspath(item)!r} not found: {source} does not exist "
+                "(paths are relative to the config's directory)"
             )
         for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
             if path.is_file() and "__pycache__" not in path.parts:

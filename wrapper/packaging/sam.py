@@ -270,14 +270,13 @@ esac
 """
 
 
-def describe_commands(spec: FunctionSpec, *, via_s3: bool) -> str:
-    """The commands of deploy.sh as plain text, for the end of `wrapper package`."""
-    lines = [
-        f"FUNCTION={spec.name} ROLE={spec.name}-lambda PAYLOAD='{{}}'"
-        + (" BUCKET=your-bucket" if via_s3 else "")
-        + (f" {spec.token_env}=your-secret-token" if spec.token_env else "")
-    ]
-    for step, commands in deploy_steps(spec, via_s3=via_s3).items():
-        lines.append(f"# {step}")
-        lines += commands
-    return "\n".join(lines)
+def next_commands(spec: FunctionSpec, out_dir: str, *, via_s3: bool) -> str:
+    """What to run after `wrapper package`: deploy.sh's create, invoke and logs (deploy.sh holds the aws commands)."""
+    settings = " BUCKET=your-bucket" if via_s3 else ""
+    settings += f" {spec.token_env}=your-secret-token" if spec.token_env else ""
+    return "\n".join([
+        f"  cd {out_dir}",
+        f"  {settings.strip() + ' ' if settings else ''}./deploy.sh create   # an IAM role, then the function",
+        "  ./deploy.sh invoke '{}'   # the response, as `wrapper invoke` prints it",
+        "  ./deploy.sh logs          # follow its CloudWatch logs; later: ./deploy.sh update | delete",
+    ])

@@ -58,4 +58,4 @@ def resolve_target(arch: str | None, python_version: str | None) -> Target:
         raise PackageError(f"--python must look like 3.12, not {version!r}")
     if (3, int(match.group(1))) < MIN_PYTHON:
         raise PackageError(f"--python {version}: wrapper needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer")
-    return Target(arch=arch, python_version=version)  # type: ignore[arg-type]
+    return Target(arch=arch, python_version=version)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+from wrapper.errors import ConfigError, Problem
+
 if TYPE_CHECKING:
     from typing import Any
-
-from wrapper.errors import ConfigError, Problem
 
 
 def resolve_executable(config: Any, config_path: str | os.PathLike[str], path_env: str) -> str:
@@ -15,14 +16,14 @@ def resolve_executable(config: Any, config_path: str | os.PathLike[str], path_en
     name = config.command[0]
     file = str(config_path)
     if os.path.isabs(name):
-        candidate: str | None = name
+        candidate = name
     elif "/" in name:
         candidate = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(file)), name))
     else:
-        candidate = _which(name, path_env)
-        if candidate is None:
+        found = _which(name, path_env)
+        if found is None:
             raise ConfigError([Problem(file=file, path="command[0]", reason=f"{name!r} not found in PATH")])
-        candidate = os.path.abspath(candidate)
+        candidate = os.path.abspath(found)
     if not os.path.isfile(candidate):
         reason = f"{candidate!r} does not exist or is not a file"
         raise ConfigError([Problem(file=file, path="command[0]", reason=reason)])

@@ -1,4 +1,5 @@
-"""Process groups: signal one, stop one (SIGTERM, grace, SIGKILL), reap its members, wait for a leader's exit.
+"""Process groups: start a program as a group's leader, signal a group, stop one (SIGTERM, grace, SIGKILL), reap
+its members, wait for a leader's exit.
 
 The mechanisms only; the kill-sequence contract they serve is documented once, in wrapper/programs/process.py's
 docstring. "No such process" (ESRCH) counts as success everywhere. Knows nothing of runs, servers or Lambda.
@@ -12,11 +13,48 @@ import signal
 import subprocess
 import time
 
-__all__ = ["has_exited", "kill_process_group", "open_pidfd", "reap_group", "stop_process_group", "wait_exited"]
+from wrapper.errors import SpawnError
+
+__all__ = [
+    "has_exited", "kill_process_group", "open_pidfd", "reap_group", "start_leader", "stop_process_group", "wait_exited",
+]
 
 _GONE_POLL_S = 0.005  # between checks that a killed group is gone
 # poll(2), as in process: no extra fd to create and close per wait
 _Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
+
+
+def start_leader(argv: list[str], *, stdin_pipe: bool, env: dict[str, str], cwd: str | None) -> subprocess.Popen[bytes]:
+    """Start argv in its own session (so it leads its own group) with pipes and the given env only; SpawnError."""
+    if not argv:
+        raise SpawnError("No program to start: the command is empty")
+    try:
+        return subprocess.Popen(
+            argv,
+            bufsize=0,  # raw pipes: the caller reads and writes the fds itself
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            close_fds=True,
+            start_new_session=True,  # own session, so killpg reaches grandchildren
+        )
+    except (OSError, ValueError) as exc:
+        raise SpawnError(f"Program {argv[0]!r} could not be started: {_reason(exc, cwd)}") from exc
+
+
+def _reason(exc: OSError | ValueError, cwd: str | None) -> str:
+    """Say in a few words why Popen failed."""
+    if not isinstance(exc, OSError):
+        return str(exc)  # e.g. "embedded null byte"
+    if cwd and exc.filename == cwd:
+        return f"working directory {cwd!r}: {(exc.strerror or str(exc)).lower()}"
+    if isinstance(exc, FileNotFoundError):
+        return "not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied (not executable?)"
+    return (exc.strerror or str(exc)).lower()
 
 
 def kill_process_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
@@ -29,7 +67,14 @@ def kill_process_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
 
 
 def stop_process_group(proc: subprocess.Popen, grace_s: float, *, gone_s: float = 0.0) -> None:
-    """Stop proc and its whole group as item 6 of the kill-sequence contract says; best before anything reaps proc."""
+    """Stop a long-lived program and its whole group; best called before anything reaps proc.
+
+    SIGTERM, then SIGCONT, to the group (a SIGSTOPped program acts on SIGTERM only once continued), up to grace_s
+    for the leader to exit, then SIGKILL to the group, always: descendants may outlive the leader and hold its port
+    (sent while the leader is an unreaped zombie, unless the caller reaped it already). The leader and the members
+    that are our children are reaped, then up to gone_s passes for the rest of the group to be gone, so a restart
+    finds the port free.
+    """
     pgid = proc.pid
     if proc.returncode is None:
         kill_process_group(pgid, signal.SIGTERM)

@@ -1,38 +1,26 @@
 """The process supervisor: run one program to its end under a deadline, with bounded output.
 
-The kill sequence (the contract callers rely on; documented here only, though its group mechanics live in
-wrapper/programs/groups.py and the orphan sweep in wrapper/programs/reaper.py):
+The kill sequence, the contract callers rely on (its group mechanics live in wrapper/programs/groups.py, the
+orphan sweep in wrapper/programs/reaper.py):
 
-1. The program starts in its own session, so its pid is also its process-group id (pgid) and every descendant
-   that does not call setsid() itself is in that group.
-2. When timeout_s runs out: SIGTERM to the whole group, up to grace_s for the program to exit, then SIGKILL to
-   the group. The result says timed_out=True; exit_code/signal tell how it died.
-3. When the program (the direct child) exits, for any reason: SIGKILL to the group while the child is still an
-   unreaped zombie (its pid, hence the pgid, cannot be recycled yet), so a lingering descendant holding stdout
-   cannot keep the caller waiting. Then the child is reaped, group members that are our own children (we are
-   PID 1 or a subreaper) are reaped too, and the pipes are drained to EOF for at most DRAIN_S.
-4. "No such process" (ESRCH) counts as success at every step.
-5. After enable_subreaper() (the runtime calls it at init; Linux only), orphaned descendants are reparented to
-   this process instead of init, so a grandchild that called setsid() (left the group) is still ours to find.
-   Right after the child is reaped (before the drain, so an escapee holding the pipes cannot hold the caller)
-   the orphan sweep SIGKILLs, with its group when it leads one, and reaps every child of this process that
-   (a) is not the leader of, nor in, a group still running in `_running` or protect()ed as long-lived, and
-   (b) started before the oldest group still running: a younger one may belong to a program still running in
-   another thread, and is left for a later sweep (the last run to end sweeps everything). Zombie children that
-   lead no such group are reaped. Spawn-and-register and the sweep's look-and-kill hold one lock, so a sweep
-   never sees a program started but not yet registered. A long-lived program (server mode) started with
-   subprocess instead must be protect()ed right after it starts, and unprotect()ed once killed and reaped.
-6. A long-lived program (server mode, started with subprocess and protect()ed) is stopped with
-   stop_process_group(proc, grace_s, gone_s=...): SIGTERM, then SIGCONT, to the group (a SIGSTOPped program
-   acts on SIGTERM only once continued), up to grace_s for the leader to exit, then SIGKILL to the group, always:
-   descendants may outlive the leader and hold its port (sent while the leader is an unreaped zombie, unless the
-   caller reaped it already). The leader and the members that are our children are reaped, then up to gone_s
-   passes for the rest of the group to be gone, so a restart finds the port free. Then unprotect() it.
+- Own group. The program starts in its own session, so its pid is also its process-group id (pgid) and every
+  descendant that does not call setsid() itself is in that group.
+- Timeout. When timeout_s runs out: SIGTERM to the whole group, up to grace_s for the program to exit, then
+  SIGKILL to the group. The result says timed_out=True; exit_code/signal tell how it died.
+- Exit. When the program (the direct child) exits, for any reason: SIGKILL to the group while the child is still
+  an unreaped zombie (its pid, hence the pgid, cannot be recycled yet), so a lingering descendant holding stdout
+  cannot keep the caller waiting. Then the child is reaped, group members that are our own children (we are
+  PID 1 or a subreaper) are reaped too, the reaper sweeps orphans (`Reaper.sweep`: before the drain, so an
+  escapee holding the pipes cannot hold the caller), and the pipes are drained to EOF for at most DRAIN_S.
+- "No such process" (ESRCH) counts as success at every step.
 
-When run_process returns, even after a callback raised, every fd opened for the run is closed, the child is reaped and every
-other group member has been sent SIGKILL; those that held the pipes have exited. Without the subreaper, an
-orphan reparented to init may still be finishing its exit, or wait as a zombie until init reaps it, and a
-process that left the group with setsid() is not reached at all.
+A long-lived program (server mode) is not run here: it is stopped with `groups.stop_process_group`, and kept
+from the sweep with `Reaper.protect`.
+
+When run_process returns, even after a callback raised, every fd opened for the run is closed, the child is reaped
+and every other group member has been sent SIGKILL; those that held the pipes have exited. Without a reaper that
+adopts orphans, an orphan reparented to init may still be finishing its exit, or wait as a zombie until init
+reaps it, and a process that left the group with setsid() is not reached at all.
 
 Only failure to start raises (SpawnError); every outcome, a timeout included, is a ProcessResult. One thread
 (the caller's) does all I/O: stdin, stdout and stderr are non-blocking pipes multiplexed with `selectors`, and
@@ -45,31 +33,19 @@ import math
 import os
 import selectors
 import signal
-import subprocess
 import time
-from collections.abc import Callable
 
-from wrapper.errors import SpawnError
+from wrapper import TYPE_CHECKING
+from wrapper.programs.groups import has_exited, kill_process_group, open_pidfd, reap_group, start_leader, wait_exited
 from wrapper.programs.lines import keep_tail, split_lines
-from wrapper.programs.groups import has_exited, kill_process_group, reap_group, stop_process_group, wait_exited
-from wrapper.programs.groups import open_pidfd as _open_pidfd  # a name of this module, so tests can take pidfds away
-from wrapper.programs.reaper import (
-    _long_lived,  # noqa: F401 - the same set, for tests
-    disable_subreaper,
-    enable_subreaper,
-    finish_run,
-    kill_running_groups,
-    protect,
-    start_run,
-    sweep_orphans,
-    unprotect,
-)
+from wrapper.programs.reaper import Reaper
 from wrapper.types import ProcessResult
 
-__all__ = [
-    "DRAIN_S", "STDERR_LINE_BYTES", "disable_subreaper", "enable_subreaper", "kill_process_group",
-    "kill_running_groups", "protect", "run_process", "stop_process_group", "unprotect",
-]
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+
+__all__ = ["DRAIN_S", "STDERR_LINE_BYTES", "ProcessRun", "run_process"]
 
 DRAIN_S = 0.5  # after the child exits: how long an escaped holder of its pipes may keep them open
 STDERR_LINE_BYTES = 8192  # longest stderr line passed on whole; a longer one arrives in pieces of this size
@@ -91,174 +67,213 @@ def run_process(
     stderr_tail_bytes: int = 2048,
     on_stderr_line: Callable[[bytes], None] | None = None,
     on_stdout: Callable[[bytes], None] | None = None,
+    reaper: Reaper | None = None,
 ) -> ProcessResult:
     """Run argv to its end under the kill sequence above and return what it did; raise SpawnError only.
 
     on_stderr_line gets each stderr line without its newline (at most STDERR_LINE_BYTES per call). on_stdout, when
     given, gets stdout as it is read (streaming) instead of it being collected: the result's stdout is then empty
     and max_output_bytes is the callback's to enforce. An exception either callback raises propagates after the
-    group is killed and every fd closed (a callback that stops the program early raises).
+    group is killed and every fd closed (a callback that stops the program early raises). `reaper` registers the
+    run (the handler passes its own, so shutdown can kill runs in flight and orphans are swept); without one the
+    run is on its own.
     """
-    started = time.monotonic()
-    proc = start_run(lambda: _spawn(argv, stdin=stdin, env=env, cwd=cwd))  # spawned and registered in one step
-    pgid = proc.pid
-    stdout_chunks: list[bytes] = []
-    stdout_room = max_output_bytes
-    stdout_truncated = False
-    stderr_tail = bytearray()
-    stderr_line = bytearray()
-    timed_out = False
-    reaped = False
-    sel = _Selector()
-    pidfd = _open_pidfd(pgid)
-    try:
-        out_fd = proc.stdout.fileno()
-        err_fd = proc.stderr.fileno()
+    return ProcessRun(
+        argv, stdin=stdin, env=env, cwd=cwd, timeout_s=timeout_s, grace_s=grace_s, max_output_bytes=max_output_bytes,
+        stderr_tail_bytes=stderr_tail_bytes, on_stderr_line=on_stderr_line, on_stdout=on_stdout,
+        reaper=reaper,
+    ).wait()
+
+
+class ProcessRun:
+    """One program from spawn to reaped, as a small state machine driven by one thread.
+
+    running --timeout--> terminating (SIGTERM sent) --grace_s--> killing (SIGKILL sent)
+    any of those --the child exits--> draining (reaped, group killed, orphans swept) --EOF or DRAIN_S--> done
+    """
+
+    RUNNING, TERMINATING, KILLING, DRAINING, DONE = "running", "terminating", "killing", "draining", "done"
+
+    def __init__(
+        self, argv: list[str], *, stdin: bytes | None, env: dict[str, str], cwd: str | None, timeout_s: float,
+        grace_s: float, max_output_bytes: int, stderr_tail_bytes: int = 2048,
+        on_stderr_line: Callable[[bytes], None] | None = None, on_stdout: Callable[[bytes], None] | None = None,
+        reaper: Reaper | None = None,
+        open_exit_fd: Callable[[int], int | None] = open_pidfd,  # a test passes one that finds no pidfd support
+    ) -> None:
+        """The arguments of run_process; `open_exit_fd` gives the fd that turns readable when a pid exits."""
+        self.argv, self.stdin, self.env, self.cwd = argv, stdin, env, cwd
+        self.timeout_s, self.grace_s = timeout_s, grace_s
+        self.stderr_tail_bytes = stderr_tail_bytes
+        self.on_stderr_line = on_stderr_line
+        self.on_stdout = on_stdout
+        self.reaper = reaper if reaper is not None else Reaper()
+        self.open_exit_fd = open_exit_fd
+        self.state = self.RUNNING
+        self.timed_out = False
+        self.duration_s = 0.0
+        self._stdout: list[bytes] = []
+        self._stdout_room = max_output_bytes
+        self._stdout_truncated = False
+        self._stderr_tail = bytearray()
+        self._stderr_line = bytearray()
+        self._pending: memoryview | None = None  # stdin not yet written
+        self._signal_at = math.inf  # when the next escalation (SIGTERM, then SIGKILL) is due
+        self._drain_until = 0.0
+        self._poll_s = 0.001  # without an exit fd: the next sleep between exit checks, doubling
+
+    def wait(self) -> ProcessResult:
+        """Spawn the program, supervise it to the end, and return what it did."""
+        self._started = time.monotonic()
+        self._proc = proc = self.reaper.start_run(self._spawn)  # spawned and registered in one step
+        self._selector = _Selector()
+        self._exit_fd = self.open_exit_fd(proc.pid)
+        try:
+            self._register()
+            while self.state != self.DONE:
+                self._step()
+            if self.on_stderr_line is not None and self._stderr_line:
+                self.on_stderr_line(bytes(self._stderr_line))
+        finally:
+            self._close()
+        code = proc.returncode
+        return ProcessResult(
+            exit_code=code if code >= 0 else None,
+            signal=-code if code < 0 else None,
+            timed_out=self.timed_out,
+            stdout=b"".join(self._stdout),
+            stdout_truncated=self._stdout_truncated,
+            stderr_tail=bytes(self._stderr_tail),
+            duration_s=self.duration_s,
+        )
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return start_leader(self.argv, stdin_pipe=self.stdin is not None, env=self.env, cwd=self.cwd)
+
+    def _register(self) -> None:
+        proc, selector = self._proc, self._selector
+        assert proc.stdout is not None and proc.stderr is not None  # both are pipes
+        self._out_fd, self._err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         # non-blocking, so a partial write or a spurious wake-up can never stall the one thread doing all I/O
-        os.set_blocking(out_fd, False)
-        os.set_blocking(err_fd, False)
-        sel.register(out_fd, selectors.EVENT_READ)
-        sel.register(err_fd, selectors.EVENT_READ)
-        if pidfd is not None:
-            sel.register(pidfd, selectors.EVENT_READ)
-        pending = memoryview(stdin) if stdin is not None else None
-        if pending is not None:
+        for fd in (self._out_fd, self._err_fd):
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        if self._exit_fd is not None:
+            selector.register(self._exit_fd, selectors.EVENT_READ)
+        if self.stdin is not None and proc.stdin is not None:
             in_fd = proc.stdin.fileno()
             os.set_blocking(in_fd, False)
-            pending = _write_some(in_fd, pending)  # small inputs fit the pipe: no wait needed
-            if pending is None:
+            self._pending = _write_some(in_fd, memoryview(self.stdin))  # small inputs fit the pipe: no wait
+            if self._pending is None:
                 proc.stdin.close()
             else:
-                sel.register(in_fd, selectors.EVENT_WRITE)
+                selector.register(in_fd, selectors.EVENT_WRITE)
+        self._signal_at = self._started + self.timeout_s
 
-        next_signal_at = started + timeout_s
-        next_signal = signal.SIGTERM
-        drain_until = 0.0
-        poll_s = 0.001
-        while True:
-            now = time.monotonic()
-            if reaped:
-                if not sel.get_map() or now >= drain_until:
-                    break
-                wait_s = drain_until - now
-            else:
-                if now >= next_signal_at:
-                    timed_out = True
-                    kill_process_group(pgid, next_signal)
-                    if next_signal == signal.SIGTERM:
-                        next_signal, next_signal_at = signal.SIGKILL, now + grace_s
-                    else:
-                        next_signal_at = math.inf  # SIGKILL cannot be ignored; only the exit is left to wait for
-                    continue
-                wait_s = next_signal_at - now
-                if pidfd is None:  # no exit fd to wait on: check, then sleep a little longer each time
-                    wait_s, poll_s = min(wait_s, poll_s), min(poll_s * 2, _POLL_MAX_S)
-            exited = pidfd is None and not reaped and has_exited(pgid)
-            for key, _ in () if exited else sel.select(None if wait_s == math.inf else wait_s):
-                fd = key.fd
-                if fd == pidfd:
-                    exited = True
-                elif fd == out_fd or fd == err_fd:
-                    try:
-                        data = os.read(fd, _READ_BYTES)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        data = b""  # a read error ends the stream like EOF
-                    if not data:
-                        sel.unregister(fd)
-                    if fd == out_fd and on_stdout is not None:
-                        if data:
-                            on_stdout(data)  # may block: a streamed answer's backpressure reaches the program
-                    elif fd == out_fd:
-                        if len(data) > stdout_room:
-                            stdout_truncated = True  # keep reading and discarding, so the program never blocks
-                            data = data[:stdout_room]
-                        if data:
-                            stdout_chunks.append(data)
-                            stdout_room -= len(data)
-                    else:
-                        keep_tail(stderr_tail, data, stderr_tail_bytes)
-                        if on_stderr_line is not None:
-                            split_lines(stderr_line, data, on_stderr_line, STDERR_LINE_BYTES)
-                else:
-                    pending = _write_some(fd, pending)
-                    if pending is None:
-                        sel.unregister(fd)
-                        proc.stdin.close()
-            if exited and not reaped:
-                # the zombie still holds the pgid, so this cannot reach a recycled group
-                kill_process_group(pgid, signal.SIGKILL)
-                finish_run(proc)
-                duration_s = time.monotonic() - started
-                reaped = True
-                reap_group(pgid)
-                sweep_orphans()  # before the drain: an escapee holding the pipes must not hold the caller
-                drain_until = time.monotonic() + DRAIN_S
-                if pidfd is not None:
-                    sel.unregister(pidfd)
-                if pending is not None:
-                    sel.unregister(proc.stdin.fileno())  # nobody is left to read it
-                    pending = None
-        if on_stderr_line is not None and stderr_line:
-            on_stderr_line(bytes(stderr_line))
-    finally:
-        if not reaped:  # a callback raised (or KeyboardInterrupt): leave nothing behind
-            kill_process_group(pgid, signal.SIGKILL)
-            wait_exited(pgid, None)
-            finish_run(proc)
-            reap_group(pgid)
-            sweep_orphans()
-        sel.close()
-        if pidfd is not None:
-            os.close(pidfd)
+    def _step(self) -> None:
+        """Wait for the next thing that can happen (a deadline, output, the exit) and act on it."""
+        now = time.monotonic()
+        if self.state == self.DRAINING:
+            if not self._selector.get_map() or now >= self._drain_until:
+                self.state = self.DONE
+                return
+            wait_s = self._drain_until - now
+        else:
+            if now >= self._signal_at:
+                self._escalate(now)
+                return
+            wait_s = self._signal_at - now
+            if self._exit_fd is None:  # no exit fd to wait on: check, then sleep a little longer each time
+                wait_s, self._poll_s = min(wait_s, self._poll_s), min(self._poll_s * 2, _POLL_MAX_S)
+        exited = self._exit_fd is None and self.state != self.DRAINING and has_exited(self._proc.pid)
+        if not exited:
+            exited = self._serve(None if wait_s == math.inf else wait_s)
+        if exited and self.state != self.DRAINING:
+            self._on_exit()
+
+    def _escalate(self, now: float) -> None:
+        """The deadline passed: SIGTERM the group, or after grace_s, SIGKILL it."""
+        self.timed_out = True
+        if self.state == self.RUNNING:
+            kill_process_group(self._proc.pid, signal.SIGTERM)
+            self.state, self._signal_at = self.TERMINATING, now + self.grace_s
+        else:
+            kill_process_group(self._proc.pid, signal.SIGKILL)
+            self.state, self._signal_at = self.KILLING, math.inf  # SIGKILL cannot be ignored: only the exit is left
+
+    def _serve(self, wait_s: float | None) -> bool:
+        """Move the bytes that are ready; say whether the exit fd turned readable."""
+        exited = False
+        for key, _ in self._selector.select(wait_s):
+            fd = key.fd
+            if fd == self._exit_fd:
+                exited = True
+            elif fd in (self._out_fd, self._err_fd):
+                self._read(fd)
+            elif self._pending is not None:
+                self._pending = _write_some(fd, self._pending)
+                if self._pending is None:
+                    self._selector.unregister(fd)
+                    assert self._proc.stdin is not None
+                    self._proc.stdin.close()
+        return exited
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, _READ_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # a read error ends the stream like EOF
+        if not data:
+            self._selector.unregister(fd)
+        if fd == self._out_fd and self.on_stdout is not None:
+            if data:
+                self.on_stdout(data)  # may block: a streamed answer's backpressure reaches the program
+        elif fd == self._out_fd:
+            if len(data) > self._stdout_room:
+                self._stdout_truncated = True  # keep reading and discarding, so the program never blocks
+                data = data[: self._stdout_room]
+            if data:
+                self._stdout.append(data)
+                self._stdout_room -= len(data)
+        else:
+            keep_tail(self._stderr_tail, data, self.stderr_tail_bytes)
+            if self.on_stderr_line is not None:
+                split_lines(self._stderr_line, data, self.on_stderr_line, STDERR_LINE_BYTES)
+
+    def _on_exit(self) -> None:
+        """The child exited: kill what is left of its group, reap, sweep, then drain the pipes for a while."""
+        pgid = self._proc.pid
+        kill_process_group(pgid, signal.SIGKILL)  # the zombie still holds the pgid: no recycled group is reached
+        self.reaper.finish_run(self._proc)
+        self.duration_s = time.monotonic() - self._started
+        self.state = self.DRAINING
+        reap_group(pgid)
+        self.reaper.sweep()  # before the drain: an escapee holding the pipes must not hold the caller
+        self._drain_until = time.monotonic() + DRAIN_S
+        if self._exit_fd is not None:
+            self._selector.unregister(self._exit_fd)
+        if self._pending is not None:
+            assert self._proc.stdin is not None
+            self._selector.unregister(self._proc.stdin.fileno())  # nobody is left to read it
+            self._pending = None
+
+    def _close(self) -> None:
+        """Leave nothing behind, even when a callback raised (or KeyboardInterrupt) before the child was reaped."""
+        proc = self._proc
+        if self.state not in (self.DRAINING, self.DONE):
+            kill_process_group(proc.pid, signal.SIGKILL)
+            wait_exited(proc.pid, None)
+            self.reaper.finish_run(proc)
+            reap_group(proc.pid)
+            self.reaper.sweep()
+        self._selector.close()
+        if self._exit_fd is not None:
+            os.close(self._exit_fd)
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
-
-    code = proc.returncode
-    return ProcessResult(
-        exit_code=code if code >= 0 else None,
-        signal=-code if code < 0 else None,
-        timed_out=timed_out,
-        stdout=b"".join(stdout_chunks),
-        stdout_truncated=stdout_truncated,
-        stderr_tail=bytes(stderr_tail),
-        duration_s=duration_s,
-    )
-
-
-def _spawn(argv: list[str], *, stdin: bytes | None, env: dict[str, str], cwd: str | None) -> subprocess.Popen:
-    """Start argv in its own session with the given env only; turn any failure into SpawnError."""
-    if not argv:
-        raise SpawnError("No program to start: the command is empty")
-    try:
-        return subprocess.Popen(
-            argv,
-            bufsize=0,  # raw pipes: we read and write the fds ourselves
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            close_fds=True,
-            start_new_session=True,  # own session, so killpg reaches grandchildren
-        )
-    except (OSError, ValueError) as exc:
-        raise SpawnError(f"Program {argv[0]!r} could not be started: {_reason(exc, cwd)}") from exc
-
-
-def _reason(exc: OSError | ValueError, cwd: str | None) -> str:
-    """Say in a few words why Popen failed."""
-    if not isinstance(exc, OSError):
-        return str(exc)  # e.g. "embedded null byte"
-    if cwd and exc.filename == cwd:
-        return f"working directory {cwd!r}: {(exc.strerror or str(exc)).lower()}"
-    if isinstance(exc, FileNotFoundError):
-        return "not found"
-    if isinstance(exc, PermissionError):
-        return "permission denied (not executable?)"
-    return (exc.strerror or str(exc)).lower()
 
 
 def _write_some(fd: int, pending: memoryview) -> memoryview | None:

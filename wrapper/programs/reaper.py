@@ -1,8 +1,18 @@
 """Who owns each child: the registry of running program groups, and the orphan sweep that kills the rest.
 
-This is item 5 of the kill-sequence contract in wrapper/programs/process.py's docstring (documented there only): after
-enable_subreaper(), orphaned descendants come to this process, and sweep_orphans() kills and reaps every child
-that no registered run and no protect()ed long-lived group owns, sparing what may belong to a run still going.
+A `Reaper` belongs to whoever starts programs (the function handler owns one); it keeps no state at module level.
+After `adopt_orphans()` (the runtime's exec mode; Linux only) this process is a child subreaper, so
+orphaned descendants are reparented to it instead of init, and a grandchild that left its program's group with
+setsid() is still ours to find. Then, right after each run's program is reaped, `sweep()` SIGKILLs (with its
+group when it leads one) and reaps every child of this process that
+
+  (a) is not the leader of, nor in, a group still running or protect()ed as long-lived, and
+  (b) started before the oldest group still running: a younger one may belong to a program still running in
+      another thread, and is left for a later sweep (the last run to end sweeps everything).
+
+Zombie children that lead no such group are reaped. Spawn-and-register and the sweep's look-and-kill hold one
+lock, so a sweep never sees a program started but not yet registered. A long-lived program (server mode) started
+outside `start_run` must be protect()ed right after it starts, and unprotect()ed once killed and reaped.
 """
 
 from __future__ import annotations
@@ -10,164 +20,115 @@ from __future__ import annotations
 import math
 import os
 import signal
-import subprocess
 import sys
 import threading
-from collections.abc import Callable
 
+from wrapper import TYPE_CHECKING
 from wrapper.errors import SpawnError
 from wrapper.programs.groups import kill_process_group, reap_group
+from wrapper.programs.procfs import child_pids, read_stat
 
-__all__ = [
-    "disable_subreaper", "enable_subreaper", "finish_run", "kill_running_groups", "protect", "start_run",
-    "sweep_orphans", "unprotect",
-]
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
 
-# Groups of programs now running → their start time (clock ticks since boot, as /proc/PID/stat has it; 0 when
-# not read), for shutdown (loops in other threads cannot be unwound, their programs can be killed) and for the
-# orphan sweep. Single dict operations are atomic under the GIL.
-_running: dict[int, int] = {}
-_long_lived: set[int] = set()  # protect()ed groups: server mode's program
-_lock = threading.Lock()  # held to spawn and register a run, to wait and forget it, and by the sweep to look and kill
-_adopting = False  # enable_subreaper() worked: orphans come to us, and run_process sweeps them
-_closed = False  # kill_running_groups() ran: the runtime is shutting down and starts nothing more
+__all__ = ["Reaper"]
+
 _PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
-def enable_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux), so run_process can kill the ones that left their group; say if it worked.
+class Reaper:
+    """The program groups one owner has running, and (when adopting orphans) the sweep of everything else."""
 
-    Call once at runtime init, not from a library: every child of this process that nobody registered (a run in
-    flight, or protect()) is then fair game for the sweep.
-    """
-    global _adopting
-    _adopting = _adopting or _set_subreaper(1)
-    return _adopting
+    def __init__(self) -> None:
+        # running group → its start time (clock ticks since boot, as /proc/PID/stat has it; 0 when not read), for
+        # shutdown (loops in other threads cannot be unwound, their programs can be killed) and for the sweep.
+        self._running: dict[int, int] = {}
+        self._long_lived: set[int] = set()  # protect()ed groups: server mode's program
+        self._lock = threading.Lock()  # held to spawn and register, to reap and forget, and by the sweep
+        self.adopting = False  # orphans come to us, and runs sweep them
+        self._closed = False  # kill_running() ran: the owner is shutting down and starts nothing more
 
+    def adopt_orphans(self) -> bool:
+        """Make this process adopt orphaned descendants (Linux), so sweep() can kill the ones that left their group;
+        say if it worked. Only the runtime does this, at init: every unregistered child is then fair game."""
+        self.adopting = self.adopting or _set_subreaper(1)
+        return self.adopting
 
-def disable_subreaper() -> None:
-    """Undo enable_subreaper(): orphans go to init again and run_process sweeps nothing (for tests)."""
-    global _adopting
-    _adopting = False
-    _set_subreaper(0)
+    def close(self) -> None:
+        """Stop adopting orphans (they go to init again); the running groups are left to kill_running()."""
+        if self.adopting:
+            self.adopting = False
+            _set_subreaper(0)
 
+    def protect(self, pgid: int) -> None:
+        """Keep the sweep away from group pgid (a long-lived program started in its own group, pid == pgid)."""
+        self._long_lived.add(pgid)
 
-def protect(pgid: int) -> None:
-    """Keep the orphan sweep away from group pgid (a long-lived program started in its own group, pid == pgid)."""
-    _long_lived.add(pgid)
+    def unprotect(self, pgid: int) -> None:
+        """Forget a protect()ed group; call after the group got SIGKILL and its leader was reaped (reaps the rest)."""
+        self._long_lived.discard(pgid)
+        reap_group(pgid)
 
+    def start_run(self, spawn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """Start a program in its own group with spawn() and register it, in one step a sweep cannot see between.
 
-def unprotect(pgid: int) -> None:
-    """Forget a protect()ed group; call after the group got SIGKILL and its leader was reaped (reaps the rest)."""
-    _long_lived.discard(pgid)
-    reap_group(pgid)
+        Refused (SpawnError) once kill_running() has run: a program started after shutdown would outlive it.
+        """
+        with self._lock:
+            if self._closed:
+                raise SpawnError("The runtime is shutting down: the program was not started")
+            proc = spawn()
+            stat = read_stat(proc.pid) if self.adopting else None
+            self._running[proc.pid] = stat.start_ticks if stat is not None else 0
+        return proc
 
+    def finish_run(self, proc: subprocess.Popen[bytes]) -> None:
+        """Reap our exited child and forget its run in one step: no new run can register its pid in between."""
+        with self._lock:
+            proc.wait()
+            self._running.pop(proc.pid, None)
 
-def start_run(spawn: Callable[[], subprocess.Popen]) -> subprocess.Popen:
-    """Start a program in its own group with spawn() and register it, in one step a sweep cannot see between.
+    def kill_running(self) -> int:
+        """Shutdown: SIGKILL every registered group not yet finished; return how many were signalled.
 
-    Refused (SpawnError) once kill_running_groups() has run: a program started after shutdown would outlive it.
-    """
-    with _lock:
-        if _closed:
-            raise SpawnError("The runtime is shutting down: the program was not started")
-        proc = spawn()
-        _running[proc.pid] = _start_ticks(proc.pid) if _adopting else 0
-    return proc
+        Takes the spawn lock, so a program being started in another thread is registered, and killed, first; and
+        refuses every later start_run, so no program starts after it.
+        """
+        with self._lock:
+            self._closed = True
+            return sum(kill_process_group(pgid) for pgid in list(self._running))
 
-
-def finish_run(proc: subprocess.Popen) -> None:
-    """Reap our exited child and forget its run in one step: no new run can register its pid in between."""
-    with _lock:
-        proc.wait()
-        _running.pop(proc.pid, None)
-
-
-def kill_running_groups() -> int:
-    """Shutdown: SIGKILL every program group run_process has started and not finished; return how many.
-
-    Takes the spawn lock, so a program being started in another thread is registered, and killed, first; and
-    refuses every later start_run, so no program starts after it.
-    """
-    global _closed
-    with _lock:
-        _closed = True
-        return sum(kill_process_group(pgid) for pgid in list(_running))
-
-
-def sweep_orphans() -> None:
-    """Kill and reap the children nobody owns, as item 5 of the contract says; a no-op without the subreaper."""
-    while _adopting:
-        killed: list[tuple[int, bool]] = []  # (pid, whether its group was killed with it)
-        zombies: list[tuple[int, bool]] = []  # never its group: members still alive are judged on their own
-        with _lock:
-            owners = _long_lived | _running.keys()
-            oldest = min(_running.values(), default=math.inf)  # a long-lived group would stop the sweep for good
-            for pid in _children():
-                stat = _read_stat(pid)
-                if stat is None or pid in owners:
-                    continue  # gone meanwhile, or a leader its owner will reap
-                state, pgrp, start = stat
-                if state in ("Z", "X"):
-                    zombies.append((pid, False))
-                elif pgrp not in owners and start < oldest:
-                    # ours and unreaped, so neither the pid nor the group it leads can be recycled yet
-                    if pgrp == pid:
-                        kill_process_group(pid)
-                    else:
-                        _kill_pid(pid)
-                    killed.append((pid, pgrp == pid))
-        for pid, leader in zombies + killed:
-            try:
-                os.waitpid(pid, 0)  # outside the lock: a dying process may take a moment
-            except ChildProcessError:
-                pass  # another sweep got it first
-            if leader:
-                reap_group(pid)  # the members it had, killed with it, that are now ours
-        if not killed:
-            return  # else their own orphans have come to us meanwhile: look again
-
-
-def _children() -> list[int]:
-    """Pids of this process's children, live or zombie (an orphan may be adopted by any of our threads)."""
-    found: list[int] = []
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/children", "rb") as f:
-                found += map(int, f.read().split())
-        except FileNotFoundError:
-            if int(tid) == threading.get_native_id():  # our own thread has none: no CONFIG_PROC_CHILDREN
-                me = os.getpid()
-                return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _parent(pid) == me]
-            # else that thread ended meanwhile
-    return found
-
-
-def _stat_fields(pid: int) -> list[bytes] | None:
-    """Fields 3 onwards (state, ppid, pgrp, ...) of /proc/PID/stat, or None when pid is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(b")") + 2 :].split()  # after the comm, which may hold spaces and parentheses
-
-
-def _read_stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, pgid, start time in clock ticks since boot) of pid, or None when it is gone."""
-    fields = _stat_fields(pid)
-    return None if fields is None else (fields[0].decode(), int(fields[2]), int(fields[19]))
-
-
-def _parent(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    return None if fields is None else int(fields[1])
-
-
-def _start_ticks(pid: int) -> int:
-    """When pid started (clock ticks since boot); 0, which makes the sweep spare everything, when unreadable."""
-    stat = _read_stat(pid)
-    return stat[2] if stat is not None else 0
+    def sweep(self) -> None:
+        """Kill and reap the children nobody owns (see the module docstring); a no-op unless adopting orphans."""
+        while self.adopting:
+            killed: list[tuple[int, bool]] = []  # (pid, whether its group was killed with it)
+            zombies: list[tuple[int, bool]] = []  # never its group: members still alive are judged on their own
+            with self._lock:
+                owners = self._long_lived | self._running.keys()
+                oldest = min(self._running.values(), default=math.inf)  # a long-lived group would stop it for good
+                for pid in child_pids():
+                    stat = read_stat(pid)
+                    if stat is None or pid in owners:
+                        continue  # gone meanwhile, or a leader its owner will reap
+                    if stat.state in ("Z", "X"):
+                        zombies.append((pid, False))
+                    elif stat.pgid not in owners and stat.start_ticks < oldest:
+                        # ours and unreaped, so neither the pid nor the group it leads can be recycled yet
+                        if stat.pgid == pid:
+                            kill_process_group(pid)
+                        else:
+                            _kill_pid(pid)
+                        killed.append((pid, stat.pgid == pid))
+            for pid, leader in zombies + killed:
+                try:
+                    os.waitpid(pid, 0)  # outside the lock: a dying process may take a moment
+                except ChildProcessError:
+                    pass  # another sweep got it first
+                if leader:
+                    reap_group(pid)  # the members it had, killed with it, that are now ours
+            if not killed:
+                return  # else their own orphans have come to us meanwhile: look again
 
 
 def _kill_pid(pid: int) -> None:
@@ -185,6 +146,6 @@ def _set_subreaper(value: int) -> bool:
         import ctypes  # only exec mode needs it, once at init
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_CHILD_SUBREAPER, value, 0, 0, 0) == 0
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, value, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False

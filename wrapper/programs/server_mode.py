@@ -15,32 +15,24 @@ completes a stopped program's connections), so a timeout alone never kills it th
 from __future__ import annotations
 
 import http.client
-import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from wrapper.errors import InvalidEventError, ProgramTimeoutError, ServerStartError, UpstreamError
+from wrapper.errors import ProgramTimeoutError, ServerStartError, UpstreamError
+from wrapper.programs import loopback
 from wrapper.programs.groups import stop_process_group
 from wrapper.programs.lines import OutputReader
-from wrapper.programs.reaper import protect, unprotect
+from wrapper.programs.loopback import HOST
+from wrapper.programs.reaper import Reaper
 from wrapper.types import HttpResponse
 
-
-HOST = "127.0.0.1"  # the only address requests ever go to
 HANG_PROBE_S = 1.0  # how long a suspect program has to answer its ready path before it counts as hung
 RESTART_GRACE_S = 0.2  # SIGTERM → SIGKILL grace when replacing a generation that crashed or hung
 GONE_S = 0.5  # after SIGKILL, how long a stop waits for the group to be gone (so a restart finds the port free)
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token: methods and header names
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-# Framing and hop-by-hop headers: http.client sets framing itself; a caller's copy could desync the connection.
-_HOP_BY_HOP = frozenset(
-    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"]
-)
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)  # an idle keep-alive was closed
 
 
@@ -76,6 +68,7 @@ class ServerProcess:
         on_output_line: Callable[[bytes], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
         cwd: str | None = None,
+        reaper: Reaper | None = None,
     ) -> None:
         if not argv:
             raise ValueError("argv must not be empty")
@@ -91,6 +84,7 @@ class ServerProcess:
         self.stderr_tail_bytes = stderr_tail_bytes
         self.on_output_line = on_output_line
         self.cwd = cwd
+        self.reaper = reaper if reaper is not None else Reaper()  # the owner's, so its sweep spares our group
         self._name = repr(self.argv[0])
         self._proc: subprocess.Popen | None = None
         self._output: OutputReader | None = None
@@ -99,8 +93,7 @@ class ServerProcess:
         self._delay_s = restart_backoff_s  # least time between starts: doubles per restart, reset by an answer
         self._next_start_at = 0.0  # monotonic time before which no restart may begin
         self._lock = threading.Lock()  # one start/restart/stop at a time
-        self._idle: list[http.client.HTTPConnection] = []  # kept-alive connections, one per concurrent request
-        self._idle_lock = threading.Lock()
+        self.connections = loopback.ConnectionPool(port)  # kept-alive, one per concurrent request
 
     @property
     def pid(self) -> int | None:
@@ -152,12 +145,12 @@ class ServerProcess:
         with self._lock:
             self._stopped = True
             self._kill(grace_s)
-        self._close_idle()
+        self.connections.close_idle()
 
     def _spawn_and_wait(self) -> str | None:
         """Kill any previous generation, spawn a new one and wait for readiness; the reason it failed, or None."""
         self._kill(grace_s=RESTART_GRACE_S)
-        self._close_idle()
+        self.connections.close_idle()
         self._suspect = None
         # Someone else answering on the port would pass the readiness check and get our requests.
         if self._connects(timeout_s=1.0):
@@ -176,7 +169,7 @@ class ServerProcess:
             )
         except OSError as exc:
             return f"Program {self._name} could not be started: {exc.strerror or exc}"
-        protect(proc.pid)  # the exec-mode orphan sweep must never touch the server's group
+        self.reaper.protect(proc.pid)  # the exec-mode orphan sweep must never touch the server's group
         self._proc, self._output = proc, output
         output.follow(proc)
         problem = self._wait_ready(proc)
@@ -229,30 +222,19 @@ class ServerProcess:
 
     def _get_ready(self, timeout_s: float) -> int:
         """GET the ready path on a fresh connection; its status (OSError or HTTPException when there is none)."""
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout_s)
-        try:
-            conn.request("GET", self.ready_path, headers={"Connection": "close"})
-            response = conn.getresponse()
-            response.read()
-        finally:
-            conn.close()
-        return response.status
+        return loopback.get_status(self.port, self.ready_path or "/", timeout_s)
 
     def _connects(self, timeout_s: float) -> bool:
         """Whether something accepts TCP connections on the port."""
-        try:
-            socket.create_connection((HOST, self.port), timeout=timeout_s).close()
-        except OSError:
-            return False
-        return True
+        return loopback.accepts_connections(self.port, timeout_s)
 
     def _kill(self, grace_s: float) -> None:
-        """Stop the current generation's whole group (process.py's kill-sequence item 6) and forget it."""
+        """Stop the current generation's whole group (groups.stop_process_group) and forget it."""
         proc = self._proc
         if proc is None:
             return
         stop_process_group(proc, grace_s, gone_s=GONE_S)
-        unprotect(proc.pid)  # forget it, and reap the group members we adopted
+        self.reaper.unprotect(proc.pid)  # forget it, and reap the group members we adopted
 
     # requests
 
@@ -260,8 +242,8 @@ class ServerProcess:
         self, method: str, path_with_query: str, *, headers: dict[str, str], body: bytes | None, timeout_s: float
     ) -> HttpResponse:
         """Send one HTTP request to the program on 127.0.0.1:port and return its full answer."""
-        _check_request(method, path_with_query, headers)
-        sent = {name: value for name, value in headers.items() if name.lower() not in _HOP_BY_HOP}
+        loopback.check_request(method, path_with_query, headers)
+        sent = {name: value for name, value in headers.items() if name.lower() not in loopback.HOP_BY_HOP}
         what = f"{method} {path_with_query.split('?', 1)[0]}"
         proc = self._proc
         if proc is None or proc.poll() is not None:
@@ -269,7 +251,7 @@ class ServerProcess:
             raise self._crashed(proc, what)
         restarted = False
         for attempt in (1, 2, 3):
-            conn, reused = self._take_connection(timeout_s)
+            conn, reused = self.connections.take(timeout_s)
             try:
                 conn.request(method, path_with_query, body=body, headers=sent)
                 response = conn.getresponse()
@@ -296,14 +278,15 @@ class ServerProcess:
                     restarted = True
                     self.ensure_running()
                     proc = self._proc
+                    assert proc is not None  # ensure_running started it, or raised
                     continue
                 raise self._crashed(proc, what) from None
         if response.will_close:
             conn.close()
         else:
-            self._give_back(conn)
+            self.connections.give_back(conn)
         self._delay_s = self.restart_backoff_s  # it answered: healthy again, so restarts start fast again
-        return HttpResponse(status_code=response.status, headers=_response_headers(response), body=data)
+        return HttpResponse(status_code=response.status, headers=loopback.response_headers(response), body=data)
 
     def _crashed(self, proc: subprocess.Popen | None, what: str) -> UpstreamError:
         """The error for a program found dead; the next ensure_running restarts it."""
@@ -313,60 +296,3 @@ class ServerProcess:
             message = f"Program {self._name} {_describe_exit(proc.returncode)} while handling {what}"
         tail = self._output.tail(wait_s=0.5) if self._output is not None else ""
         return UpstreamError(_with_tail(message, tail), error_type="Function.ServerCrashed")
-
-    def _take_connection(self, timeout_s: float) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle kept-alive connection (reused=True) or a new one, with timeout_s set."""
-        with self._idle_lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            return http.client.HTTPConnection(HOST, self.port, timeout=timeout_s), False
-        conn.timeout = timeout_s
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout_s)
-        return conn, True
-
-    def _give_back(self, conn: http.client.HTTPConnection) -> None:
-        with self._idle_lock:
-            self._idle.append(conn)
-
-    def _close_idle(self) -> None:
-        with self._idle_lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-
-def _check_request(method: str, path_with_query: str, headers: dict[str, str]) -> None:
-    """Reject anything that could leave loopback or split the request: absolute URLs, control characters."""
-    if not _TOKEN.fullmatch(method):
-        raise InvalidEventError(f"Invalid HTTP method {method!r}")
-    if not path_with_query.startswith("/") or "://" in path_with_query or path_with_query.startswith("//"):
-        raise InvalidEventError(f"Request path must be a local path starting with '/': {path_with_query[:200]!r}")
-    if any(ch <= " " or ch == "\x7f" for ch in path_with_query):
-        raise InvalidEventError(f"Request path contains spaces or control characters: {path_with_query[:200]!r}")
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise InvalidEventError(f"Invalid header name {name[:100]!r}")
-        if _BAD_VALUE.search(value):
-            raise InvalidEventError(f"Header {name!r} contains CR, LF or NUL")
-        if not value.isascii() and not _latin1(value):
-            raise InvalidEventError(f"Header {name!r} has characters HTTP headers cannot carry (outside Latin-1)")
-
-
-def _latin1(value: str) -> bool:
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _response_headers(response: http.client.HTTPResponse) -> dict[str, str]:
-    """Lower-cased names, duplicates comma-joined, hop-by-hop and framing headers dropped."""
-    result: dict[str, str] = {}
-    for name, value in response.getheaders():
-        key = name.lower()
-        if key in _HOP_BY_HOP:
-            continue
-        result[key] = f"{result[key]}, {value}" if key in result else value
-    return result

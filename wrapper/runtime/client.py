@@ -1,4 +1,4 @@
-"""Runtime API client: http11.py's raw-socket HTTP/1.1 over one kept-alive loopback connection.
+"""Runtime API client: runtime.http11's raw-socket HTTP/1.1 over one kept-alive loopback connection.
 
 The address is AWS_LAMBDA_RUNTIME_API: `host:port`, optionally followed by a path prefix (`127.0.0.1:9009/.rt`)
 that every endpoint path is put under, as runtimes that build URLs by concatenation do.
@@ -26,9 +26,9 @@ from __future__ import annotations
 import re
 import time
 
-from wrapper.runtime import http11 as wire
 from wrapper import protocol
 from wrapper.errors import RuntimeAPIError
+from wrapper.runtime import http11 as wire
 from wrapper.runtime.logs import get_logger
 from wrapper.types import Invocation
 

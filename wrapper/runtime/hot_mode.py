@@ -8,8 +8,8 @@ response or an error.
 from __future__ import annotations
 
 import threading
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
 
+from wrapper import TYPE_CHECKING
 from wrapper.errors import HotStartError, InvocationError, ProgramError, ProgramTimeoutError
 from wrapper.mapping.command import build_server_argv_env
 from wrapper.mapping.hotline import build_hot_line
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from wrapper.config.schema import WrapperConfig
+    from wrapper.config.values import Config
     from wrapper.metrics.emf import Observation
+
 
 ACK_ENV = "__OW_WAIT_FOR_ACK"  # actionloop: the program sends {"ok": true} on its result fd once it is ready
 
@@ -34,7 +35,7 @@ forward_logging_package()  # programs.hot logs through the logging package: same
 class HotMode:
     """A pool of hot programs, one per concurrent loop, started at init and kept running."""
 
-    def __init__(self, config: WrapperConfig, executable: str, *, base_env: dict[str, str], cwd: str | None,
+    def __init__(self, config: Config, executable: str, *, base_env: dict[str, str], cwd: str | None,
                  programs: int = 1) -> None:
         self.config = config
         argv, env = build_server_argv_env(config, base_env=base_env)  # the argv and env of a program started once
@@ -114,7 +115,7 @@ class HotMode:
             self._idle.append(program)
 
 
-def hot_response(outcome: HotOutcome, config: WrapperConfig, *, for_http: bool = False) -> bytes:
+def hot_response(outcome: HotOutcome, config: Config, *, for_http: bool = False) -> bytes:
     """The response for an exchange's outcome, shaped by `output`; raise the matching InvocationError.
 
     In order: out of step → Function.OutOfStep; timed out → Function.Timeout; an answer line over
@@ -154,7 +155,7 @@ def hot_response(outcome: HotOutcome, config: WrapperConfig, *, for_http: bool =
     return build_response(result, config, for_http=for_http)
 
 
-def describe_hot(config: WrapperConfig, values: dict[str, Any], invocation: Invocation, executable: str,
+def describe_hot(config: Config, values: dict[str, Any], invocation: Invocation, executable: str,
                  base_env: dict[str, str], cwd: str | None) -> dict[str, Any]:
     """What hot mode would do: the program started once (argv, env, cwd) and the exact line for this event."""
     argv, env = build_server_argv_env(config, base_env=base_env)
@@ -172,7 +173,7 @@ def describe_hot(config: WrapperConfig, values: dict[str, Any], invocation: Invo
             "answer_on": answers}
 
 
-def _tail(outcome: HotOutcome, config: WrapperConfig) -> str:
+def _tail(outcome: HotOutcome, config: Config) -> str:
     if config.stderr_tail_bytes <= 0:
         return ""
     return outcome.log_tail[-config.stderr_tail_bytes :].decode("utf-8", "replace").strip()
@@ -185,3 +186,11 @@ def _log_line(line: bytes, request_id: str | None) -> None:
         log_program_line(line)
     finally:
         request_id_var.reset(token)
+
+
+def hot_programs(base_env: dict[str, str]) -> int:
+    """AWS_LAMBDA_MAX_CONCURRENCY as the CLI reads it: the number of runtime loops, so of hot programs."""
+    try:
+        return max(1, int(base_env.get("AWS_LAMBDA_MAX_CONCURRENCY") or 1))
+    except ValueError:
+        return 1

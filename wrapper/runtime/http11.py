@@ -98,6 +98,7 @@ class Connection:
             self.close()  # the server closed it while we were idle (or frozen): nothing was sent yet
         if self._sock is None:
             self._connect()
+        assert self._reader is not None  # _connect() made it
         try:
             self._send_or_early_answer(head, body)
             self.request_sent = True
@@ -114,7 +115,7 @@ class Connection:
     def _connect(self) -> None:
         # bytes: getaddrinfo would otherwise load the idna codec (and unicodedata) for a str host at every cold start
         host = self.host.encode("ascii") if self.host.isascii() else self.host
-        sock = socket.create_connection((host, self.port), timeout=self.timeout_s)
+        sock = socket.create_connection((host, self.port), timeout=self.timeout_s)  # type: ignore[arg-type]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request's last segment must not wait
         self._sock, self._reader = sock, sock.makefile("rb")
 
@@ -266,7 +267,7 @@ def _exactly(reader: io.BufferedReader, size: int) -> bytes:
 
 
 def _chunked(reader: io.BufferedReader, limit: _BodyLimit) -> tuple[bytes, dict[str, str]]:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         line = _line(reader, [MAX_HEADER_BYTES], "chunk size")
         digits = line.split(b";", 1)[0].strip()  # chunk extensions are ignored

@@ -16,7 +16,8 @@ import json
 import sys
 import time
 
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+from wrapper import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from typing import IO, Literal
 

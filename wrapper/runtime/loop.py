@@ -4,7 +4,7 @@ The one broad `except` of the package lives in `Runtime.handle`: whatever an inv
 result is posted for it and the loop goes on. Only a RuntimeAPIError (the platform failing) ends the loop.
 
 Stopping: the loops run in threads; the main thread only waits, on a self-pipe, for SIGTERM or a loop's fatal
-error, then stops every program the handler started (handler.close()). The SIGTERM handler only sets a flag and
+error, then stops every program the function started (function.close()). The SIGTERM handler only sets a flag and
 wakes the main thread: an exception raised from it could land anywhere, between a program's spawn and its
 registration too, and leave that program running after the runtime is gone.
 """
@@ -15,16 +15,17 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-TYPE_CHECKING = False  # typing stays off the cold-start path (about 15 ms); annotations are strings
+
+from wrapper import TYPE_CHECKING
+from wrapper.errors import InitError, InvocationError, RuntimeAPIError
+from wrapper.runtime.client import RuntimeClient
+from wrapper.runtime.logs import get_logger, request_id_var
+from wrapper.types import Invocation
+
 if TYPE_CHECKING:
     from typing import Protocol
 else:
     Protocol = object  # at run time the interface is documentation
-
-from wrapper.runtime.client import RuntimeClient
-from wrapper.errors import InitError, InvocationError, RuntimeAPIError
-from wrapper.runtime.logs import get_logger, request_id_var
-from wrapper.types import Invocation
 
 if TYPE_CHECKING:
     from wrapper.runtime.response_stream import ResponseStream
@@ -34,14 +35,15 @@ logger = get_logger(__name__)
 SHUTDOWN_WAIT_S = 2.0  # after SIGTERM killed the programs: for their loops to report and remove scratch dirs
 
 
-class Handler(Protocol):
-    """What the loop drives: one call per invocation, and a way to stop whatever it started."""
+class Function(Protocol):
+    """What the loop drives (wrapper.runtime.function.FunctionHandler is the one there is): one call per
+    invocation, and a way to stop whatever it started."""
 
     def handle(self, invocation: Invocation) -> tuple[bytes, str] | Streamed:
         """Return (response body, content type) or a Streamed answer, or raise InvocationError."""
 
     def close(self) -> None:
-        """Stop every program the handler started."""
+        """Stop every program the function started."""
 
 
 class Streamed(Protocol):
@@ -54,12 +56,12 @@ class Streamed(Protocol):
 
 
 def run_runtime(
-    load_handler: Callable[[], Handler], make_client: Callable[[], RuntimeClient], *, concurrency: int = 1
+    load_function: Callable[[], Function], make_client: Callable[[], RuntimeClient], *, concurrency: int = 1
 ) -> int:
     """Init, then serve invocations until SIGTERM or a fatal Runtime API error; return an exit status."""
     client = make_client()  # before init: a bad address fails first, and an init error has a way out
     try:
-        handler = load_handler()
+        function = load_function()
     except InitError as exc:
         logger.error("Init failed: %s", exc)
         client.post_init_error(exc.error_type, str(exc))
@@ -71,15 +73,15 @@ def run_runtime(
     # Nothing was sent on it: the loops get clients made after init, which see what init configured (the
     # config's timeout_s as the fallback deadline).
     client.close()
-    runtime = Runtime(handler, make_client, concurrency=concurrency)
+    runtime = Runtime(function, make_client, concurrency=concurrency)
     return runtime.run()
 
 
 class Runtime:
-    """Drives `concurrency` independent next → handle → report loops over one handler."""
+    """Drives `concurrency` independent next → handle → report loops over one function."""
 
-    def __init__(self, handler: Handler, make_client: Callable[[], RuntimeClient], *, concurrency: int = 1) -> None:
-        self.handler = handler
+    def __init__(self, function: Function, make_client: Callable[[], RuntimeClient], *, concurrency: int = 1) -> None:
+        self.function = function
         self.make_client = make_client
         self.concurrency = max(1, concurrency)
         self._stopping = threading.Event()
@@ -110,7 +112,7 @@ class Runtime:
         finally:
             with self._idle:
                 self._stopping.set()  # a loop finishing an invocation asks for no other, nor starts one it got
-            self.handler.close()  # kills the programs running, and one being started is killed once registered
+            self.function.close()  # kills the programs running, and one being started is killed once registered
             with self._idle:  # let the loops whose programs were killed report and clean up (scratch dirs)
                 self._idle.wait_for(lambda: self._busy == 0, timeout=SHUTDOWN_WAIT_S)
             _install_sigterm(*previous)  # only now: a second SIGTERM must not cut the shutdown short
@@ -147,11 +149,11 @@ class Runtime:
 
     def handle(self, client: RuntimeClient, invocation: Invocation) -> None:
         """Run one invocation and post exactly one result for it."""
-        # The trace id reaches the program through its own environment (handler.context_env). Not through ours:
+        # The trace id reaches the program through its own environment (mapping.command.context_env). Not through ours:
         # glibc's setenv never frees a replaced value (a leak per invocation), and concurrent loops share it.
         token = request_id_var.set(invocation.request_id)
         try:
-            answer = self.handler.handle(invocation)
+            answer = self.function.handle(invocation)
             if not isinstance(answer, tuple):  # streamed: posts while the program runs; raises only before output
                 stream = client.response_stream(invocation.request_id, answer.content_type,
                                                 deadline_ms=invocation.deadline_ms)

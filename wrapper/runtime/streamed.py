@@ -19,17 +19,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from wrapper import TYPE_CHECKING
 from wrapper.errors import InvocationError, ProgramError
-from wrapper.events import error_http_response
+from wrapper.events import error_http_response, request_view
+from wrapper.events.auth import check_bearer
 from wrapper.events.stream import HTTP_INTEGRATION_CONTENT_TYPE, stream_prelude
+from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import check_result
 from wrapper.types import HttpResponse, ProcessResult
 
-TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
+    from wrapper.metrics.emf import Observation
+    from wrapper.runtime.function import FunctionHandler
     from wrapper.runtime.response_stream import ResponseStream
+    from wrapper.types import HttpRequest, Invocation
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +56,15 @@ class StreamedAnswer:
         self._status_codes = status_codes or {}
         self.content_type = HTTP_INTEGRATION_CONTENT_TYPE if http_head is not None else content_type
         self.on_end: Callable[[str | None], None] | None = None  # told the error type (None: success) at the end
+
+    def record_on_end(self, metrics: Any, seen: Observation, request_id: str) -> None:
+        """Record the invocation's metrics once the stream has ended, with its outcome."""
+
+        def record(error_type: str | None) -> None:
+            seen.error_type = error_type
+            metrics.record(seen, request_id)
+
+        self.on_end = record
 
     def send(self, stream: ResponseStream) -> None:
         """Run the program into the stream; raise InvocationError only for a direct caller, before any output."""
@@ -125,3 +139,28 @@ class _Sink:
         self.prelude = b""
         self.forwarded += len(data)
         self.room -= len(data)
+
+
+def streamed_answer(
+    handler: FunctionHandler, invocation: Invocation, event: Any, request: HttpRequest | None,
+    seen: Observation | None,
+) -> StreamedAnswer:
+    """The answer for one streaming invocation: the program runs when the loop hands it its stream."""
+    config = handler.config
+
+    def run(on_stdout: Callable[[bytes], None]) -> ProcessResult:
+        if request is not None and handler.expected_token is not None:
+            check_bearer(request, handler.expected_token)
+        values = extract_inputs(request_view(request, event) if request is not None else event, config.inputs)
+        if seen is not None:
+            seen.values = values
+        result = handler.run_program(invocation, values, on_stdout)
+        if seen is not None:
+            seen.ran(result)  # a stream's output is not kept: metrics from output have no samples
+        return result
+
+    content_type = handler.content_type or "application/json"
+    head = None
+    if request is not None:  # the prelude's status and headers; errors before any output get their own
+        head = HttpResponse(200, {"content-type": content_type, **config.http.headers}, b"")
+    return StreamedAnswer(config, run, content_type=content_type, http_head=head, status_codes=handler.status_codes)
