@@ -6,6 +6,11 @@ through as it is (it does not wrap it a second time). In that format the record 
 and `level`, the lowest level the function's log-level filter keeps, so AWS_LAMBDA_LOG_LEVEL=WARN does not drop
 metrics: Lambda counts a line without a valid level and timestamp as INFO. Metrics never change an answer: a record
 that cannot be built or written is a warning in the log, and the invocation's result stands.
+
+Sources: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html
+(EMF on stdout, no agent), https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html
+(JSON is not encoded twice), https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+(runtimes other than the managed ones: `level` and an RFC 3339 `timestamp`, else INFO).
 """
 
 from __future__ import annotations
