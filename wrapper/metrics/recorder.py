@@ -43,13 +43,14 @@ class MetricsRecorder:
         secret: str | None = None,
         fd: int = 1,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.metrics = metrics
         self.json_format = log_format == "json"
         self.level_name = level_name
         self.secret = secret  # the bearer token: never a dimension value
         self.fd = fd  # stdout: Lambda sends it to CloudWatch Logs
-        self.clock = clock
+        self.clock, self.monotonic = clock, monotonic
         self._lock = threading.Lock()  # concurrent loops: one whole line at a time
         self._series_names = tuple(series.series for series in metrics.prometheus)
 
@@ -64,7 +65,7 @@ class MetricsRecorder:
 
     def observe(self) -> Observation:
         """A fresh observation for an invocation starting now."""
-        return Observation(self.clock() * 1000)
+        return Observation(self.clock() * 1000, self.monotonic())
 
     def record(self, observation: Observation, request_id: str) -> None:
         """Write the invocation's record; log (never raise) when that fails."""
@@ -88,7 +89,7 @@ class MetricsRecorder:
         record, problems = build_record(
             metrics,
             dimension_values(metrics, observation.values, secret=self.secret),
-            invocation_values(metrics, observation, self.clock() * 1000),
+            invocation_values(metrics, observation, self.monotonic()),
             series,
             error_type=observation.error_type,
             timestamp_ms=int(observation.started_ms),
