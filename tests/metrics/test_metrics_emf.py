@@ -49,12 +49,12 @@ def metrics_config(**fields: Any) -> MetricsConfig:
 
 
 def record_for(metrics: MetricsConfig, observation: Observation, *, output: str | None = None,
-               ended_ms: float = 1_000_250.0) -> tuple[dict[str, Any], list[str]]:
+               ended_s: float = 0.25) -> tuple[dict[str, Any], list[str]]:
     families = parse_exposition(output)["metrics"] if output is not None else None
     return build_record(
         metrics,
         dimension_values(metrics, observation.values),
-        invocation_values(metrics, observation, ended_ms),
+        invocation_values(metrics, observation, ended_s),
         choose_series(metrics, families),
         error_type=observation.error_type,
         timestamp_ms=int(observation.started_ms),
@@ -218,7 +218,7 @@ def test_events_chooses_which_invocations_emit(events, http, emitted):
 def test_exit_status_and_output_bytes_are_absent_when_nothing_ran():
     observation = Observation(5.0)
     observation.error_type = "Function.InvalidEvent"
-    values = invocation_values(metrics_config(), observation, 6.0)
+    values = invocation_values(metrics_config(), observation, 0.001)
     assert [name for name, _, _ in values] == ["Duration", "Success", "Error"]
 
 

@@ -17,10 +17,10 @@ from wrapper.runtime.logs import DEBUG, setup_logging
 
 
 class Clock:
-    """A clock that moves only when told; it starts at 1,000,000.5 s."""
+    """A clock that moves only when told."""
 
-    def __init__(self) -> None:
-        self.now_s = 1_000_000.5
+    def __init__(self, now_s: float) -> None:
+        self.now_s = now_s
 
     def __call__(self) -> float:
         return self.now_s
@@ -55,16 +55,20 @@ def pipe() -> Iterator[Pipe]:
     captured.text()
 
 
-def recorder(fd: int, *, log_format="text", level_name="INFO", **fields) -> tuple[MetricsRecorder, Clock]:
-    clock = Clock()
+def recorder(fd: int, *, log_format="text", level_name="INFO", **fields) -> tuple[MetricsRecorder, Clock, Clock]:
+    """A recorder writing to fd, and its wall clock (at 1,000,000.5 s) and monotonic clock (at 50 s)."""
+    wall, monotonic = Clock(1_000_000.5), Clock(50.0)
     metrics = MetricsConfig.model_validate({"namespace": "Test", "dimensions": {"service": "echo"}, **fields})
-    return MetricsRecorder(metrics, log_format=log_format, level_name=level_name, fd=fd, clock=clock), clock
+    recorder = MetricsRecorder(metrics, log_format=log_format, level_name=level_name, fd=fd, clock=wall,
+                               monotonic=monotonic)
+    return recorder, wall, monotonic
 
 
 def test_text_format_writes_the_bare_record_on_one_line(pipe):
-    metrics, clock = recorder(pipe.write_fd)
+    metrics, wall, monotonic = recorder(pipe.write_fd)
     seen = metrics.observe()
-    clock.now_s += 0.125
+    monotonic.now_s += 0.125
+    wall.now_s -= 10  # the wall clock stepped back meanwhile (NTP at a cold start): the duration does not care
     metrics.record(seen, "req-1")
     text = pipe.text()
     lines = text.splitlines()
@@ -78,7 +82,7 @@ def test_text_format_writes_the_bare_record_on_one_line(pipe):
 
 @pytest.mark.parametrize("level_name", ["INFO", "WARN", "FATAL"])
 def test_json_format_adds_the_kept_level_and_an_rfc3339_timestamp(pipe, level_name):
-    metrics, _ = recorder(pipe.write_fd, log_format="json", level_name=level_name)
+    metrics, *_ = recorder(pipe.write_fd, log_format="json", level_name=level_name)
     metrics.record(metrics.observe(), "req-2")
     record = json.loads(pipe.text())
     assert_valid_emf(record)
@@ -110,7 +114,7 @@ def log():
 def test_a_record_that_cannot_be_written_is_a_warning_and_nothing_is_raised(log):
     full = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
     try:
-        metrics, _ = recorder(full)
+        metrics, *_ = recorder(full)
         metrics.record(metrics.observe(), "req-3")
     finally:
         os.close(full)
@@ -118,7 +122,7 @@ def test_a_record_that_cannot_be_written_is_a_warning_and_nothing_is_raised(log)
 
 
 def test_an_http_invocation_writes_nothing_when_only_direct_ones_emit(pipe):
-    metrics, _ = recorder(pipe.write_fd, events="direct")
+    metrics, *_ = recorder(pipe.write_fd, events="direct")
     seen = metrics.observe()
     seen.http = True
     metrics.record(seen, "req-4")
@@ -131,7 +135,7 @@ def test_an_http_invocation_writes_nothing_when_only_direct_ones_emit(pipe):
      (b"<html>not metrics</html>\n", "Metric left out: probe_success: not in the output")],
 )
 def test_output_without_the_sample_leaves_the_invocation_metrics_in_place(pipe, log, output, logged):
-    metrics, _ = recorder(pipe.write_fd, invocation=["outcome"], prometheus=[{"series": "probe_success"}])
+    metrics, *_ = recorder(pipe.write_fd, invocation=["outcome"], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
     seen.output = output
     metrics.record(seen, "req-5")
@@ -143,7 +147,7 @@ def test_output_without_the_sample_leaves_the_invocation_metrics_in_place(pipe, 
 
 def test_only_the_chosen_samples_lines_are_read(pipe, log):
     # a malformed line elsewhere in the output is not the metrics' business (the answer goes out as it is)
-    metrics, _ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
+    metrics, *_ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
     seen.output = b"# TYPE x gauge\nx{broken 1\nprobe_success_total 7\n  probe_success 0\r\n"
     metrics.record(seen, "req-7")
@@ -151,7 +155,7 @@ def test_only_the_chosen_samples_lines_are_read(pipe, log):
 
 
 def test_a_record_without_any_metric_is_not_written(pipe, log):
-    metrics, _ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
+    metrics, *_ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
     seen.output = b"other_metric 1\n"
     metrics.record(seen, "req-6")
@@ -160,7 +164,7 @@ def test_a_record_without_any_metric_is_not_written(pipe, log):
 
 
 def test_concurrent_invocations_never_interleave_their_lines(pipe):
-    metrics, _ = recorder(pipe.write_fd, dimensions={"service": "x" * 1000})  # each line longer than PIPE_BUF/4
+    metrics, *_ = recorder(pipe.write_fd, dimensions={"service": "x" * 1000})  # each line longer than PIPE_BUF/4
 
     def invocations(worker: int) -> None:
         for number in range(50):

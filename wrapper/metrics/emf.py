@@ -44,10 +44,11 @@ INVOCATION_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
 class Observation:
     """What one invocation did, as far as metrics care; filled in by the handler while it runs."""
 
-    __slots__ = ("started_ms", "http", "values", "error_type", "exit_status", "output")  # noqa: RUF023
+    __slots__ = ("started_ms", "started_s", "http", "values", "error_type", "exit_status", "output")  # noqa: RUF023
 
-    def __init__(self, started_ms: float, *, http: bool = False) -> None:
+    def __init__(self, started_ms: float, started_s: float = 0.0, *, http: bool = False) -> None:
         self.started_ms = started_ms  # epoch ms when the invocation began: the record's timestamp
+        self.started_s = started_s  # the monotonic clock then: durations ignore steps of the wall clock
         self.http = http  # an HTTP event (Function URL, API Gateway, ALB)
         self.values: dict[str, Any] = {}  # the inputs' checked values (none when the event was refused)
         self.error_type: str | None = None  # the Category.Reason the invocation failed with
@@ -126,12 +127,12 @@ def _without_userinfo(text: str) -> str:
     return text if at < 0 else text[:start] + text[at + 1 :]
 
 
-def invocation_values(metrics: Any, observation: Observation, ended_ms: float) -> list[tuple[str, str, float]]:
-    """(name, unit, value) of each chosen per-invocation metric that applies to this invocation."""
+def invocation_values(metrics: Any, observation: Observation, ended_s: float) -> list[tuple[str, str, float]]:
+    """(name, unit, value) of each chosen per-invocation metric that applies; ended_s on the monotonic clock."""
     found: list[tuple[str, str, float]] = []
     for kind in metrics.invocation:
         if kind == "duration":
-            found.append(("Duration", "Milliseconds", round(max(0.0, ended_ms - observation.started_ms), 3)))
+            found.append(("Duration", "Milliseconds", round(max(0.0, ended_s - observation.started_s) * 1000, 3)))
         elif kind == "outcome":
             failed = observation.error_type is not None
             found += [("Success", "Count", 0 if failed else 1), ("Error", "Count", 1 if failed else 0)]

@@ -6,6 +6,11 @@ through as it is (it does not wrap it a second time). In that format the record 
 and `level`, the lowest level the function's log-level filter keeps, so AWS_LAMBDA_LOG_LEVEL=WARN does not drop
 metrics: Lambda counts a line without a valid level and timestamp as INFO. Metrics never change an answer: a record
 that cannot be built or written is a warning in the log, and the invocation's result stands.
+
+Sources: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html
+(EMF on stdout, no agent), https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-logformat.html
+(JSON is not encoded twice), https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+(runtimes other than the managed ones: `level` and an RFC 3339 `timestamp`, else INFO).
 """
 
 from __future__ import annotations
@@ -38,13 +43,14 @@ class MetricsRecorder:
         secret: str | None = None,
         fd: int = 1,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.metrics = metrics
         self.json_format = log_format == "json"
         self.level_name = level_name
         self.secret = secret  # the bearer token: never a dimension value
         self.fd = fd  # stdout: Lambda sends it to CloudWatch Logs
-        self.clock = clock
+        self.clock, self.monotonic = clock, monotonic
         self._lock = threading.Lock()  # concurrent loops: one whole line at a time
         self._series_names = tuple(series.series for series in metrics.prometheus)
 
@@ -59,7 +65,7 @@ class MetricsRecorder:
 
     def observe(self) -> Observation:
         """A fresh observation for an invocation starting now."""
-        return Observation(self.clock() * 1000)
+        return Observation(self.clock() * 1000, self.monotonic())
 
     def record(self, observation: Observation, request_id: str) -> None:
         """Write the invocation's record; log (never raise) when that fails."""
@@ -83,7 +89,7 @@ class MetricsRecorder:
         record, problems = build_record(
             metrics,
             dimension_values(metrics, observation.values, secret=self.secret),
-            invocation_values(metrics, observation, self.clock() * 1000),
+            invocation_values(metrics, observation, self.monotonic()),
             series,
             error_type=observation.error_type,
             timestamp_ms=int(observation.started_ms),
