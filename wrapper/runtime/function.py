@@ -13,7 +13,6 @@ import time
 from wrapper import TYPE_CHECKING
 from wrapper.config.compiled import read_config
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError
-from wrapper.events import build_http_event_response, error_http_response, parse_http_event, request_view
 from wrapper.mapping.command import build_command, build_server_argv_env, context_env
 from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
@@ -138,37 +137,33 @@ class FunctionHandler:
         if self.streaming:
             from wrapper.events.stream import can_stream  # only streaming configs pay for it
 
-            if request is None or can_stream(request):
-                return self._streamed(invocation, event, request, seen)
+            if request is None or can_stream(request):  # the program runs when the loop hands over the stream
+                from wrapper.runtime.streamed import streamed_answer
+
+                return streamed_answer(self, invocation, event, request, seen)
         if request is None:
             response = self._run(invocation, event, None, seen)
             return response.body, response.headers.get("content-type", DEFAULT_CONTENT_TYPE)
+        from wrapper import events  # already loaded by decode, which met an HTTP event
+
         binary = False
         try:
             if self.expected_token is not None:
                 from wrapper.events.auth import check_bearer  # hmac: only configs with a bearer token
 
                 check_bearer(request, self.expected_token)
-            response = self._run(invocation, request_view(request, event), request, seen)
+            response = self._run(invocation, events.request_view(request, event), request, seen)
             binary = self.binary  # the program's own bytes, never the error JSON below
         except InvocationError as exc:
             logger.warning("%s: %s", exc.error_type, exc)
             if seen is not None:
                 seen.error_type = exc.error_type
-            response = error_http_response(exc, self.status_codes)
+            response = events.error_http_response(exc, self.status_codes)
         if self.config.http.headers:
             headers = {**response.headers, **self.config.http.headers}
             response = HttpResponse(response.status_code, headers, response.body)
-        shaped = build_http_event_response(request, response, binary=binary)
+        shaped = events.build_http_event_response(request, response, binary=binary)
         return json.dumps(shaped).encode(), "application/json"
-
-    def _streamed(
-        self, invocation: Invocation, event: Any, request: HttpRequest | None, seen: Observation | None
-    ) -> StreamedAnswer:
-        """output.streaming: the program runs when the loop hands the answer its stream."""
-        from wrapper.runtime.streamed import streamed_answer  # only streaming configs pay for it
-
-        return streamed_answer(self, invocation, event, request, seen)
 
     def describe(self, invocation: Invocation) -> dict[str, Any]:
         """What the invocation would run (argv, stdin, env, files, cwd, or the server request), without running it."""
@@ -187,6 +182,11 @@ class FunctionHandler:
             raise InvalidEventError(f"Event is not valid JSON: {exc}") from exc
         except RecursionError:
             raise InvalidEventError("Event is nested too deeply") from None
+        if HTTP_EVENT_MARKER not in body:  # no HTTP source without it: the adapters need not load
+            return event, None
+        # the HTTP adapters (urllib.parse, base64, http) load with the first HTTP event, not at every cold start
+        from wrapper.events import parse_http_event
+
         return event, parse_http_event(event)
 
     def _run(
