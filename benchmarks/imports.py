@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.runtimes import REPO
 
 RUN_IMPORTS = (
-    "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.runtime.logs, "
+    "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.logs, "
     "wrapper.runtime.function; "
 )
 LOAD = "wrapper.runtime.function.FunctionHandler.load({!r}, base_env={{'PATH': '/usr/bin:/bin'}})"
@@ -36,7 +36,7 @@ def steps(yaml_config: Path, compiled_config: Path) -> list[tuple[str, list[str]
         ),
         (
             "wrapper: cli, client, runtime, logs",
-            ["-c", "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.runtime.logs"],
+            ["-c", "import wrapper.cli.main, wrapper.runtime.client, wrapper.runtime.loop, wrapper.logs"],
         ),
         ("wrapper: everything `run` imports", ["-c", RUN_IMPORTS]),
         ("wrapper: + load echo.yaml, compiled form", ["-c", RUN_IMPORTS + LOAD.format(str(compiled_config))]),

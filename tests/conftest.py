@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -52,3 +53,14 @@ def program():
         return [sys.executable, str(BIN / f"{name}.py")]
 
     return _program
+
+
+@pytest.fixture
+def wrapper_log() -> Iterator[io.StringIO]:
+    """wrapper's log lines, DEBUG and up, as text (wrapper/logs.py's single sink, restored after)."""
+    from wrapper.logs import DEBUG, setup_logging
+
+    stream = io.StringIO()
+    setup_logging("text", DEBUG, stream=stream)
+    yield stream
+    setup_logging()

@@ -49,7 +49,8 @@ COLD_START = """
 import sys
 before = set(sys.modules)
 from wrapper.cli import main, run  # `wrapper run` goes main → run without argparse
-from wrapper.runtime import client, logs, loop  # what run() imports
+from wrapper import logs
+from wrapper.runtime import client, loop  # what run() imports
 from wrapper.runtime.function import FunctionHandler
 FunctionHandler.load(sys.argv[1], base_env={"PATH": "/usr/bin:/bin"})
 print("\\n".join(sorted(set(sys.modules) - before)))

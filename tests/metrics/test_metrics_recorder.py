@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
@@ -13,7 +12,6 @@ import pytest
 from emf_rules import assert_valid_emf
 from wrapper.config.metrics import MetricsConfig
 from wrapper.metrics.recorder import MetricsRecorder
-from wrapper.runtime.logs import DEBUG, setup_logging
 
 
 class Clock:
@@ -102,23 +100,14 @@ def test_the_recorder_follows_the_functions_log_settings(env, log_format, level)
     assert (metrics.json_format, metrics.level_name) == (log_format == "json", level)
 
 
-@pytest.fixture
-def log():
-    """wrapper's log lines, DEBUG and up, as text (runtime/logs.py's single sink, restored after)."""
-    stream = io.StringIO()
-    setup_logging("text", DEBUG, stream=stream)
-    yield stream
-    setup_logging()
-
-
-def test_a_record_that_cannot_be_written_is_a_warning_and_nothing_is_raised(log):
+def test_a_record_that_cannot_be_written_is_a_warning_and_nothing_is_raised(wrapper_log):
     full = os.open("/dev/full", os.O_WRONLY)  # every write fails with ENOSPC
     try:
         metrics, *_ = recorder(full)
         metrics.record(metrics.observe(), "req-3")
     finally:
         os.close(full)
-    assert "[WARN]" in log.getvalue() and "Metrics record not written: OSError" in log.getvalue()
+    assert "[WARN]" in wrapper_log.getvalue() and "Metrics record not written: OSError" in wrapper_log.getvalue()
 
 
 def test_an_http_invocation_writes_nothing_when_only_direct_ones_emit(pipe):
@@ -134,7 +123,7 @@ def test_an_http_invocation_writes_nothing_when_only_direct_ones_emit(pipe):
     [(b"probe_success one\n", "Metrics: the output is not Prometheus text: line 1: invalid value 'one'"),
      (b"<html>not metrics</html>\n", "Metric left out: probe_success: not in the output")],
 )
-def test_output_without_the_sample_leaves_the_invocation_metrics_in_place(pipe, log, output, logged):
+def test_output_without_the_sample_leaves_the_invocation_metrics_in_place(pipe, wrapper_log, output, logged):
     metrics, *_ = recorder(pipe.write_fd, invocation=["outcome"], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
     seen.output = output
@@ -142,25 +131,25 @@ def test_output_without_the_sample_leaves_the_invocation_metrics_in_place(pipe, 
     record = json.loads(pipe.text())
     assert_valid_emf(record)
     assert record["Success"] == 1 and "probe_success" not in record
-    assert logged in log.getvalue()
+    assert logged in wrapper_log.getvalue()
 
 
-def test_only_the_chosen_samples_lines_are_read(pipe, log):
+def test_only_the_chosen_samples_lines_are_read(pipe, wrapper_log):
     # a malformed line elsewhere in the output is not the metrics' business (the answer goes out as it is)
     metrics, *_ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
     seen.output = b"# TYPE x gauge\nx{broken 1\nprobe_success_total 7\n  probe_success 0\r\n"
     metrics.record(seen, "req-7")
-    assert json.loads(pipe.text())["probe_success"] == 0 and "WARN" not in log.getvalue()
+    assert json.loads(pipe.text())["probe_success"] == 0 and "WARN" not in wrapper_log.getvalue()
 
 
-def test_a_record_without_any_metric_is_not_written(pipe, log):
+def test_a_record_without_any_metric_is_not_written(pipe, wrapper_log):
     metrics, *_ = recorder(pipe.write_fd, invocation=[], prometheus=[{"series": "probe_success"}])
     seen = metrics.observe()
     seen.output = b"other_metric 1\n"
     metrics.record(seen, "req-6")
     assert pipe.text() == ""
-    assert "probe_success: not in the output" in log.getvalue()
+    assert "probe_success: not in the output" in wrapper_log.getvalue()
 
 
 def test_concurrent_invocations_never_interleave_their_lines(pipe):

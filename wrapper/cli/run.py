@@ -36,9 +36,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(config: str | None, environ: Mapping[str, str], *, compiled_only: bool = False) -> int:
     """The bootstrap: init, then the Runtime API loop; the exit status. compiled_only: see read_config."""
     from wrapper.errors import ConfigError, RuntimeAPIError
+    from wrapper.logs import parse_level, setup_logging
     from wrapper.runtime.client import RuntimeClient
     from wrapper.runtime.hardening import make_undumpable
-    from wrapper.runtime.logs import parse_level, setup_logging
     from wrapper.runtime.loop import run_runtime
 
     make_undumpable()  # before any program starts: they run as our user, and our environment holds credentials

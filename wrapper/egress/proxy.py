@@ -19,13 +19,13 @@ Only the standard library; nothing here is imported unless the config enables th
 
 from __future__ import annotations
 
-import logging
 import select
 import socket
 import threading
 from typing import Any
 
 from wrapper import TYPE_CHECKING
+from wrapper.logs import get_logger
 from wrapper.mapping.addresses import HostError, host_text
 from wrapper.mapping.destination import DestinationRefused, judged_addresses, parse_destination, resolve_host
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from wrapper.mapping.destination import Destination, Resolver
 
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 ERROR_HEADER = "X-Wrapper-Egress-Error"
 MAX_HEAD_BYTES = 16 * 1024

@@ -21,8 +21,8 @@ import threading
 import time
 
 from wrapper import TYPE_CHECKING
+from wrapper.logs import get_logger
 from wrapper.metrics.emf import Observation, build_record, choose_series, dimension_values, invocation_values, wanted
-from wrapper.runtime.logs import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,7 +57,7 @@ class MetricsRecorder:
     @classmethod
     def for_environment(cls, metrics: Any, env: dict[str, str], *, secret: str | None = None) -> MetricsRecorder:
         """A recorder that fits the function's log settings (AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL)."""
-        from wrapper.runtime.logs import LEVEL_NAMES, parse_level
+        from wrapper.logs import LEVEL_NAMES, parse_level
 
         log_format = "json" if env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON" else "text"
         level_name = LEVEL_NAMES[parse_level(env.get("AWS_LAMBDA_LOG_LEVEL"))]

@@ -21,19 +21,19 @@ EOF on stdin, to finish on its own, and its replacement starts at once.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import time
 from collections.abc import Callable
 
 from wrapper.errors import ProgramError
+from wrapper.logs import get_logger
 from wrapper.programs.groups import kill_process_group, stop_process_group, wait_exited
 from wrapper.programs.hot_process import HotOutcome, HotProcess, describe_exit
 
 __all__ = ["HotOutcome", "HotProgram"]
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _BROKEN_GRACE_S = 0.2  # SIGTERM → SIGKILL when replacing a program that crashed or is out of step

@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import stat
 
+from wrapper.logs import get_logger
+
+logger = get_logger(__name__)
+
 
 def make_scratch(parent: str) -> str:
     """A new empty directory under parent, mode 0700, as tempfile.mkdtemp makes one.
@@ -45,9 +49,7 @@ def remove_scratch(path: str) -> bool:
     try:
         shutil.rmtree(path)
     except OSError as exc:
-        import logging  # a rare failure: not worth the logging package at every cold start
-
-        logging.getLogger(__name__).warning("Scratch dir %s could not be removed: %s", path, exc)
+        logger.warning("Scratch dir %s could not be removed: %s", path, exc)
         return False
     return True
 

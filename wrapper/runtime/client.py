@@ -28,8 +28,8 @@ import time
 
 from wrapper import protocol
 from wrapper.errors import RuntimeAPIError
+from wrapper.logs import get_logger
 from wrapper.runtime import http11 as wire
-from wrapper.runtime.logs import get_logger
 from wrapper.types import Invocation
 
 TYPE_CHECKING = False  # typing stays off the cold-start path; annotations are strings

@@ -13,6 +13,7 @@ import time
 from wrapper import TYPE_CHECKING
 from wrapper.config.compiled import read_config
 from wrapper.errors import ConfigError, InvalidEventError, InvocationError, ProgramTimeoutError
+from wrapper.logs import get_logger, log_program_line
 from wrapper.mapping.command import build_command, build_server_argv_env, context_env
 from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import build_response, content_type_for, is_binary_output
@@ -21,7 +22,6 @@ from wrapper.programs.executable import resolve_executable
 from wrapper.programs.process import run_process
 from wrapper.programs.reaper import Reaper
 from wrapper.programs.scratch import make_scratch, remove_scratch
-from wrapper.runtime.logs import get_logger, log_program_line
 from wrapper.types import HttpRequest, HttpResponse, Invocation, ProcessResult
 
 if TYPE_CHECKING:
@@ -75,10 +75,6 @@ class FunctionHandler:
     ) -> FunctionHandler:
         """Load and check the config, resolve the program, and start it in server mode (InitError on failure)."""
         config = read_config(config_path, compiled_only=compiled_only)
-        if config.egress.guard or config.output.streaming:
-            from wrapper.runtime.logs import forward_logging_package
-
-            forward_logging_package()  # the guard and the stream log through the logging package: same sink
         executable = resolve_executable(config, config_path, base_env.get("PATH", os.defpath))
         handler = cls(config, executable, base_env=base_env, config_dir=os.path.dirname(os.path.abspath(config_path)))
         if config.auth.bearer_token_env:

@@ -11,12 +11,12 @@ import threading
 
 from wrapper import TYPE_CHECKING
 from wrapper.errors import HotStartError, InvocationError, ProgramError, ProgramTimeoutError
+from wrapper.logs import log_program_line, request_id_var
 from wrapper.mapping.command import build_server_argv_env
 from wrapper.mapping.hotline import build_hot_line
 from wrapper.mapping.response import build_response
 from wrapper.programs.hot import HotOutcome, HotProgram
 from wrapper.programs.hot_process import describe_exit
-from wrapper.runtime.logs import forward_logging_package, log_program_line, request_id_var
 from wrapper.types import Invocation, ProcessResult
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 ACK_ENV = "__OW_WAIT_FOR_ACK"  # actionloop: the program sends {"ok": true} on its result fd once it is ready
 
-forward_logging_package()  # programs.hot logs through the logging package: same sink, same format
 
 
 class HotMode:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from wrapper import TYPE_CHECKING
 from wrapper.errors import InitError, InvocationError, RuntimeAPIError
+from wrapper.logs import get_logger, request_id_var
 from wrapper.runtime.client import RuntimeClient
-from wrapper.runtime.logs import get_logger, request_id_var
 from wrapper.types import Invocation
 
 if TYPE_CHECKING:

@@ -23,14 +23,14 @@ Answers are handled as for buffered posts: 500 is fatal (RuntimeAPIError); 400, 
 from __future__ import annotations
 
 import base64
-import logging
 import socket
 
 from wrapper import protocol
 from wrapper.errors import RuntimeAPIError
+from wrapper.logs import get_logger
 from wrapper.runtime import http11
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 HEADER_RESPONSE_MODE = "Lambda-Runtime-Function-Response-Mode"
 HEADER_ERROR_BODY = "Lambda-Runtime-Function-Error-Body"

@@ -16,7 +16,6 @@ mid-stream, cuts the stream short: Lambda then sees a truncated response.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from wrapper import TYPE_CHECKING
@@ -24,6 +23,7 @@ from wrapper.errors import InvocationError, ProgramError
 from wrapper.events import error_http_response, request_view
 from wrapper.events.auth import check_bearer
 from wrapper.events.stream import HTTP_INTEGRATION_CONTENT_TYPE, stream_prelude
+from wrapper.logs import get_logger
 from wrapper.mapping.inputs import extract_inputs
 from wrapper.mapping.response import check_result
 from wrapper.types import HttpResponse, ProcessResult
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from wrapper.runtime.response_stream import ResponseStream
     from wrapper.types import HttpRequest, Invocation
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Run = Callable[[Callable[[bytes], None]], ProcessResult]  # runs the program, stdout to the callback as read
 

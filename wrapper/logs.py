@@ -90,21 +90,6 @@ def setup_logging(log_format: LogFormat = "text", level: int = INFO, stream: IO[
         _sink.stream, _sink.json, _sink.level = stream, log_format == "json", level
 
 
-def forward_logging_package() -> None:
-    """Send the records of modules that use the `logging` package (hot mode, the egress guard: loaded only when a
-    config asks for them) to the same sink, in the same format. Imports `logging` only when called."""
-    import logging
-
-    class _Forward(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            _emit(record.levelno, record.name, record.getMessage(), (), with_traceback=record.exc_info is not None)
-
-    root = logging.getLogger("wrapper")
-    root.handlers[:] = [_Forward()]
-    root.setLevel(_sink.level)
-    root.propagate = False
-
-
 def log_program_line(line: bytes) -> None:
     """Forward one line of the program's stderr as a record tagged with the current request id."""
     _emit(INFO, program_logger.name, "%s", (line.rstrip(b"\r\n").decode("utf-8", "replace"),))
