@@ -85,6 +85,14 @@ def test_json_format_rejects_invalid_output(stdout):
     assert "did not write valid JSON" in str(caught.value)
 
 
+
+def test_json_nested_too_deeply_to_check_is_invalid_output_not_an_internal_error():
+    deep = b"[" * 100_000 + b"]" * 100_000  # valid JSON that Python's parser cannot follow (RecursionError)
+    with pytest.raises(ProgramError) as caught:
+        build_response(result(deep), config(output={"format": "json"}))
+    assert caught.value.error_type == "Function.InvalidOutput"
+    assert "nested too deeply" in str(caught.value)
+
 def test_prometheus_json_format():
     text = b"# TYPE probe_success gauge\nprobe_success 1\n"
     body = json.loads(build_response(result(text), config(output={"format": "prometheus_json"})))

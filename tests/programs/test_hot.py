@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wrapper.errors import ProgramError, SpawnError
-from wrapper.programs.hot import HotProgram
+from wrapper.programs.hot import HotProgram, _is_ack
 
 PROGRAM = str(Path(__file__).resolve().parents[1] / "bin" / "hot_program.py")
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
@@ -223,3 +223,13 @@ def test_close_stops_the_whole_group(programs):
     assert not is_live(pid) and not is_live(grandchild)
     with pytest.raises(ProgramError, match="stopped"):
         program.prepare(1)
+
+
+@pytest.mark.parametrize("line", [b'{"ok": true}\n', b'{"ok":true}'])
+def test_an_ack_is_an_object_with_ok_true(line):
+    assert _is_ack(line)
+
+
+@pytest.mark.parametrize("line", [b"ok\n", b'{"ok": 1}', b"[" * 100_000, b"\xff\xfe"])
+def test_anything_else_the_program_writes_is_not_an_ack_and_raises_nothing(line):
+    assert not _is_ack(line)  # b"[" * 100_000: Python's parser gives up with RecursionError, not ValueError

@@ -99,6 +99,10 @@ def format_output(stdout: bytes, output_format: str, name: str = "program", *, f
             raise ProgramError(
                 f"Program {name!r} did not write valid JSON: {error}", error_type="Function.InvalidOutput"
             ) from None
+        except RecursionError:
+            raise ProgramError(
+                f"Program {name!r} wrote JSON nested too deeply to check", error_type="Function.InvalidOutput"
+            ) from None
         return stdout
     if output_format == "prometheus_json":
         from wrapper.mapping.exposition import parse_exposition  # only configs that ask for it pay for the import
