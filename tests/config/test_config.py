@@ -407,6 +407,15 @@ def test_passing_a_credential_through_needs_aws_credentials(tmp_path, name):
     assert load_config(write(tmp_path, f"command: [cat]\nenv_passthrough: [{name}]\naws_credentials: true\n"))
 
 
+
+@pytest.mark.parametrize("credentials", [False, True])
+def test_the_runtime_api_address_is_never_passed_through(tmp_path, credentials):
+    problems = problems_of(tmp_path, "command: [cat]\nenv_passthrough: [TZ, AWS_LAMBDA_RUNTIME_API]\n"
+                                     f"aws_credentials: {str(credentials).lower()}\n")
+    assert [p.path for p in problems] == ["env_passthrough[1]"]
+    assert "take or answer other invocations" in problems[0].reason
+
+
 # one config type: every schema class has its value class, with the same fields
 
 

@@ -40,7 +40,9 @@ PREFIXES = (
     "BASH_FUNC_",  # bash functions exported through the environment
 )
 FIXED = frozenset(GLIBC + SHELLS + TOOLS)
-# The function's own credentials and Runtime API: passed only with aws_credentials: true (see env_passthrough).
+# The function's own credentials: passed only with aws_credentials: true (see env_passthrough). The Runtime API's
+# address is never passed: a program that has it can take or answer other invocations.
+RUNTIME_API_NAME = "AWS_LAMBDA_RUNTIME_API"
 CREDENTIAL_NAMES = (
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from wrapper.config.envsafety import CREDENTIAL_NAMES, unsafe_env_reason
+from wrapper.config.envsafety import CREDENTIAL_NAMES, RUNTIME_API_NAME, unsafe_env_reason
 from wrapper.config.metrics import check_metrics
 from wrapper.config.schema import (
     DestinationConfig,
@@ -227,6 +227,11 @@ def _check_env_safety(config: WrapperConfig) -> list[tuple[Loc, str]]:
     for index, name in enumerate(config.allow_unsafe_env):
         if name not in from_event:
             found.append((("allow_unsafe_env", index), f"{name} is not an env entry that takes an event value"))
+    for index, name in enumerate(config.env_passthrough):
+        if name.upper() == RUNTIME_API_NAME:
+            found.append((("env_passthrough", index),
+                          f"{name} is the Runtime API's address: a program that has it can take or answer other "
+                          "invocations, so it is never passed"))
     if not config.aws_credentials:
         for index, name in enumerate(config.env_passthrough):
             if name.upper() in CREDENTIAL_NAMES:

@@ -190,7 +190,8 @@ class WrapperConfig(BaseConfig):
     env_passthrough: list[Annotated[str, Field(pattern=f"^{ENV_NAME_PATTERN.pattern}$")]] = Field(
         default_factory=list,
         description="Names copied from the runtime's own environment. Credential names (`AWS_ACCESS_KEY_ID`, "
-        "`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_CONTAINER_*` credentials) need `aws_credentials: true`.",
+        "`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_CONTAINER_*` credentials) need `aws_credentials: true`; "
+        "`AWS_LAMBDA_RUNTIME_API` is never passed.",
     )
     aws_credentials: bool = Field(
         False,
