@@ -272,3 +272,4 @@ def test_a_streamed_invocation_is_recorded_in_metrics_once_the_stream_ends(tmp_p
     assert payload == b"first\nmore\n" and complete["ErrorCode"] == "Function.NonZeroExit"
     assert len(records) == 1, log.read_text()[-2000:]
     assert (records[0]["Error"], records[0]["ExitStatus"]) == (1, 3)
+    assert records[0]["OutputBytes"] == len(b"first\nmore\n")  # what was streamed: the output itself is not kept

@@ -44,7 +44,8 @@ INVOCATION_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
 class Observation:
     """What one invocation did, as far as metrics care; filled in by the handler while it runs."""
 
-    __slots__ = ("started_ms", "started_s", "http", "values", "error_type", "exit_status", "output")  # noqa: RUF023
+    __slots__ = ("started_ms", "started_s", "http", "values", "error_type", "exit_status", "output",  # noqa: RUF023
+                 "output_bytes")
 
     def __init__(self, started_ms: float, started_s: float = 0.0, *, http: bool = False) -> None:
         self.started_ms = started_ms  # epoch ms when the invocation began: the record's timestamp
@@ -54,6 +55,7 @@ class Observation:
         self.error_type: str | None = None  # the Category.Reason the invocation failed with
         self.exit_status: int | None = None  # exec mode: the program's exit status (128+N for signal N)
         self.output: bytes | None = None  # the program's stdout, or the server's answer body
+        self.output_bytes: int | None = None  # how much was sent when the output is not kept (a stream)
 
     def ran(self, result: Any) -> None:
         """Take what a finished exec-mode program did (a ProcessResult)."""
@@ -138,8 +140,9 @@ def invocation_values(metrics: Any, observation: Observation, ended_s: float) ->
             found += [("Success", "Count", 0 if failed else 1), ("Error", "Count", 1 if failed else 0)]
         elif kind == "exit_status" and observation.exit_status is not None:
             found.append(("ExitStatus", "None", observation.exit_status))
-        elif kind == "output_bytes" and observation.output is not None:
-            found.append(("OutputBytes", "Bytes", len(observation.output)))
+        elif kind == "output_bytes" and (observation.output is not None or observation.output_bytes is not None):
+            size = observation.output_bytes if observation.output_bytes is not None else len(observation.output or b"")
+            found.append(("OutputBytes", "Bytes", size))
     return found
 
 

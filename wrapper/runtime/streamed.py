@@ -55,13 +55,14 @@ class StreamedAnswer:
         self._head = http_head  # HTTP callers: the status and headers of the prelude
         self._status_codes = status_codes or {}
         self.content_type = HTTP_INTEGRATION_CONTENT_TYPE if http_head is not None else content_type
-        self.on_end: Callable[[str | None], None] | None = None  # told the error type (None: success) at the end
+        # told at the end the error type (None: success) and how many bytes of output were streamed
+        self.on_end: Callable[[str | None, int], None] | None = None
 
     def record_on_end(self, metrics: Any, seen: Observation, request_id: str) -> None:
         """Record the invocation's metrics once the stream has ended, with its outcome."""
 
-        def record(error_type: str | None) -> None:
-            seen.error_type = error_type
+        def record(error_type: str | None, streamed_bytes: int) -> None:
+            seen.error_type, seen.output_bytes = error_type, streamed_bytes
             metrics.record(seen, request_id)
 
         self.on_end = record
@@ -73,7 +74,7 @@ class StreamedAnswer:
         try:
             error = self._run_into(sink)
             if self.on_end is not None:
-                self.on_end(error.error_type if error is not None else None)
+                self.on_end(error.error_type if error is not None else None, sink.forwarded)
             if error is None:
                 sink.flush()
                 stream.finish()
@@ -156,7 +157,7 @@ def streamed_answer(
             seen.values = values
         result = handler.run_program(invocation, values, on_stdout)
         if seen is not None:
-            seen.ran(result)  # a stream's output is not kept: metrics from output have no samples
+            seen.ran(result)  # a stream's output is not kept: no Prometheus samples; OutputBytes is counted
         return result
 
     content_type = handler.content_type or "application/json"
