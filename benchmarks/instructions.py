@@ -1,0 +1,91 @@
+"""`python -m benchmarks.instructions`: cold start as instructions executed, which the machine's load cannot change.
+
+Each runtime runs under `valgrind --tool=callgrind --trace-children=yes` (every process of the runtime counted, the
+zip's `/bin/sh` bootstrap included) from spawn to its first `GET /next`. The Runtime API here reads that request and
+closes the connection, so each runtime then exits by its own error path (a few log lines). Rows: the packaged echo
+zip, awslambdaric + a subprocess handler (in a site-packages of its own, as `benchmarks/packaged.py` sets up), and a
+bare `python -S` that connects and sends the request. Needs valgrind (Debian: `apt-get install valgrind`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from benchmarks import packaged
+from benchmarks.runtimes import BASELINES
+
+NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def closing_api() -> str:
+    """A loopback listener that reads each request head and closes the connection; its address."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            conn, _ = server.accept()
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"127.0.0.1:{server.getsockname()[1]}"
+
+
+def instructions(argv: list[str], cwd: Path, env: dict[str, str], out: Path) -> int:
+    """Instructions of argv and its children under callgrind, summed over every process."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/callgrind.%p", *argv],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    counts = [int(n) for n in re.findall(r"Collected : (\d+)", done.stderr)]
+    if not counts:
+        raise RuntimeError(f"{argv[0]}: no callgrind totals: {done.stderr.strip()[-400:]}")
+    return sum(counts)
+
+
+def main() -> int:
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="wrapper-instructions-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        task = packaged.package_echo(scratch)
+        ric = packaged.ric_python(scratch)
+        api = closing_api()
+        host, port = api.split(":")
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "AWS_LAMBDA_RUNTIME_API": api,
+               "LAMBDA_TASK_ROOT": str(task), "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_REGION": "us-east-1",
+               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "TZ": "UTC"}
+        bare = f"import socket; s = socket.create_connection(({host!r}, {port})); s.sendall({NEXT!r}); s.recv(1)"
+        rows: list[tuple[str, list[str], Path]] = [
+            ("wrapper: echo.yaml packaged (the zip's bootstrap)", [str(task / "bootstrap"), *packaged.LAMBDA_ARGS],
+             task),
+            ("python -S: connect and send GET /next", [sys.executable, "-S", "-c", bare], scratch),
+        ]
+        if ric is not None:
+            rows.insert(1, ("awslambdaric + subprocess.run(cat)", [ric, "-m", "awslambdaric", "ric_handler.run_cat"],
+                            BASELINES))
+        print("| runtime | million instructions, spawn → first GET /next |\n|---|---|")
+        for index, (label, argv, cwd) in enumerate(rows):
+            out = scratch / f"out-{index}"
+            out.mkdir()
+            print(f"| {label} | {instructions(argv, cwd, env, out) / 1e6:.1f} |", flush=True)
+        if ric is None:
+            print("| awslambdaric + subprocess.run(cat) | not installed (pip install -e '.[bench]') |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
