@@ -17,6 +17,7 @@ whose "value" is that object; answers go to fd 3, and it sends the ack when __OW
   grandchild    leave a grandchild holding the answer pipe and sleeping, answer with its pid
   hold          keep A MiB allocated from now on, then answer
   answer_exit   answer, then exit 0
+  env           answer with {"env": the value of environment variable A, or null}
 """
 
 import json
@@ -105,6 +106,8 @@ def main():
         elif kind == "answer_exit":
             answer(ok)
             os._exit(0)
+        elif kind == "env":
+            answer({**ok, "env": os.environ.get(arg)})
         else:
             answer(ok)
 

@@ -192,7 +192,6 @@ def test_unknown_keys_are_rejected(tmp_path, text, path):
          "inputs.a.destination.default_scheme", "only to the url kind"),
         ("command: [cat]\negress: {guard: true, allow: ['a b']}\n", "egress.allow", "host name"),
         ("command: [cat]\negress: {port: 70000}\n", "egress.port", "65535"),
-        ("command: [cat]\nmode: hot\negress: {guard: true}\n", "egress.env", "hot mode"),
         ("command: [cat]\nargs: [true]\n", "args[0]", "an args item is a word or a mapping"),
         ('command: ["a\\0b"]\n', "command[0]", "NUL"),
     ],

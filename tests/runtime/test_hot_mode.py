@@ -182,6 +182,15 @@ def test_http_events_and_bearer_auth_work_as_in_exec_mode(tmp_path):
     assert allowed["statusCode"] == 200 and json.loads(allowed["body"])["ok"] is True
 
 
+def test_the_egress_guard_reaches_a_hot_program_through_its_proxy_variables(tmp_path):
+    config = program_config(tmp_path, "egress: {guard: true}")
+    with local_lambda(config) as emulator:
+        proxies = {name: emulator.invoke(json.dumps({"kind": "env", "arg": name}).encode()).json()["env"]
+                   for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")}
+    assert proxies["HTTP_PROXY"].startswith("http://127.0.0.1:") and proxies["HTTPS_PROXY"] == proxies["HTTP_PROXY"]
+    assert proxies["NO_PROXY"] == ""  # nothing bypasses the guard
+
+
 def test_one_program_per_loop_with_max_concurrency(tmp_path):
     config = program_config(tmp_path)
     with local_lambda(config, max_concurrency=3) as emulator:

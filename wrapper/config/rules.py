@@ -44,9 +44,6 @@ def check_config(config: WrapperConfig, node: yaml.Node | None, file: str) -> li
     found += _check_references(config)
     found += check_metrics(config)
     found += _check_env_safety(config)
-    if config.mode == "hot" and config.egress.guard and config.egress.env:
-        # hot mode builds its program's environment itself; until it passes the guard's variables on, say so
-        found.append((("egress", "env"), "hot mode does not give its program HTTP(S)_PROXY yet; set env: false"))
     return [problem_at(node, loc, reason, file) for loc, reason in found]
 
 

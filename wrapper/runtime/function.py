@@ -283,7 +283,8 @@ class FunctionHandler:
         from wrapper.runtime.hot_mode import HotMode, hot_programs
 
         programs = hot_programs(self.base_env)
-        self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs)
+        self.hot = HotMode(self.config, self.executable, base_env=self.base_env, cwd=self.config_dir, programs=programs,
+                           extra_env=self.egress_env)
         self.hot.start()
 
 

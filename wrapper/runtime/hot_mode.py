@@ -35,9 +35,10 @@ class HotMode:
     """A pool of hot programs, one per concurrent loop, started at init and kept running."""
 
     def __init__(self, config: Config, executable: str, *, base_env: dict[str, str], cwd: str | None,
-                 programs: int = 1) -> None:
+                 programs: int = 1, extra_env: dict[str, str] | None = None) -> None:
         self.config = config
         argv, env = build_server_argv_env(config, base_env=base_env)  # the argv and env of a program started once
+        env.update(extra_env or {})  # the egress guard's proxy variables, as exec and server mode pass them
         self.argv, self.env, self.cwd = [executable, *argv[1:]], env, cwd
         if config.hot.ack:
             env[ACK_ENV] = "1"
