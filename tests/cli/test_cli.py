@@ -21,6 +21,8 @@ import yaml
 
 import wrapper as wrapper_package
 from harness import BIN, ROOT, clean_env, wrapper_serve
+from wrapper.cli.local import fixed_ports
+from wrapper.config.loader import load_config
 
 CONFIGS = ROOT / "configs"
 CURL = shutil.which("curl")
@@ -438,3 +440,21 @@ def test_serve_with_an_api_prefix_gives_its_runtime_the_prefixed_address(tmp_pat
                                 capture_output=True, timeout=30, check=True)
         assert answer.stdout == b'{"p": 1}'
         assert re.search(r"AWS_LAMBDA_RUNTIME_API=127\.0\.0\.1:\d+/\.rt$", (tmp_path / "serve.log").read_text(), re.M)
+
+
+@pytest.mark.parametrize(
+    ("yaml", "named"),
+    [("mode: server\nserver: {port: 9187, ready: {path: /}}\n", "server.port 9187"),
+     ("egress: {guard: true, port: 9188}\n", "egress.port 9188")],
+)
+def test_serve_refuses_runtimes_that_would_share_a_fixed_loopback_port(tmp_path, yaml, named):
+    config = write(tmp_path / "fixed.yaml", f"command: [cat]\n{yaml}")
+    done = wrapper("serve", str(config), "--port", "0", "--runtimes", "2")
+    assert done.returncode == 2
+    message = done.stderr.decode()
+    assert f"only one of them can listen on {named}" in message and "--runtimes 1" in message
+
+
+def test_an_egress_port_chosen_at_init_is_no_fixed_port(tmp_path):
+    config = write(tmp_path / "free.yaml", "command: [cat]\negress: {guard: true}\n")  # egress.port 0: chosen at init
+    assert fixed_ports(load_config(config)) == ""

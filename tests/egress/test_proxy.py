@@ -342,4 +342,4 @@ def test_a_fixed_port_in_use_fails_init_with_a_clear_message(tmp_path, program):
     finally:
         taken.close()
     assert done.returncode != 0
-    assert f"egress.port: cannot listen on 127.0.0.1:{port}" in done.stderr.decode()
+    assert f"{config}: egress.port: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr.decode()

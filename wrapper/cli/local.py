@@ -11,6 +11,7 @@ from wrapper import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Mapping
+    from typing import Any
 
     from wrapper.emulator import Emulator
 
@@ -54,14 +55,20 @@ def local_lambda(
     if args.config is not None:
         config_path = Path(args.config).resolve()
         task_root, handler = str(config_path.parent), config_path.name
-        if timeout_s is None:
-            try:
-                config = load_config(config_path)
-            except ConfigError as exc:
-                print(exc, file=sys.stderr)
-                return None
-            # leave room for wrapper's own structured timeout to arrive before the emulator's
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return None
+        if timeout_s is None:  # leave room for wrapper's own structured timeout to arrive before the emulator's
             timeout_s = min(900.0, config.timeout_s + config.deadline_margin_s + 1.0)
+        taken = fixed_ports(config)
+        if runtimes > 1 and taken:
+            print(f"wrapper: --runtimes {runtimes} cannot run {config_path.name} here: its runtimes would share this "
+                  f"machine's loopback, where only one of them can listen on {taken}. On Lambda each execution "
+                  "environment has a loopback of its own. Use --runtimes 1 (and --max-concurrency for concurrent "
+                  "invocations in one runtime).", file=sys.stderr)
+            return None
         if not runtime_argv:
             runtime_argv = [sys.executable, "-m", "wrapper", "run"]
             # the runtime starts in the task root: let it import this very wrapper, installed or not
@@ -88,3 +95,13 @@ def local_lambda(
     except ValueError as exc:  # e.g. an --api-prefix that is not a path
         print(f"wrapper: {exc}", file=sys.stderr)
         return None
+
+
+def fixed_ports(config: Any) -> str:
+    """The fixed loopback ports a config's runtime listens on (server mode's program, the egress guard), as text."""
+    ports = []
+    if config.mode == "server" and config.server is not None:
+        ports.append(f"server.port {config.server.port}")
+    if config.egress.guard and config.egress.port:
+        ports.append(f"egress.port {config.egress.port}")
+    return " and ".join(ports)

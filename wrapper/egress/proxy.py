@@ -248,17 +248,18 @@ def _answer(client: socket.socket, status: int, reason: str) -> None:
         pass
 
 
-def start_egress_guard(egress: Any) -> tuple[EgressGuard, dict[str, str]]:
+def start_egress_guard(egress: Any, *, file: str = "") -> tuple[EgressGuard, dict[str, str]]:
     """Start the guard for an `egress:` config on 127.0.0.1; return it and the proxy variables the program gets
-    (none unless `egress.env`). ConfigError when its port cannot be had."""
-    from wrapper.errors import ConfigError
+    (none unless `egress.env`). ConfigError naming the config file when its port cannot be had."""
+    from wrapper.errors import ConfigError, Problem
     from wrapper.mapping.addresses import Policy
 
     policy = Policy(allow=egress.allow, deny=egress.deny, deny_private=egress.deny_private)
     try:
         guard = EgressGuard(policy, port=egress.port, connect_timeout_s=egress.connect_timeout_s).start()
     except OSError as error:
-        raise ConfigError(f"egress.port: cannot listen on 127.0.0.1:{egress.port}: {error}") from None
+        reason = f"cannot listen on 127.0.0.1:{egress.port}: {error.strerror or error}"
+        raise ConfigError([Problem(file=file, path="egress.port", reason=reason)]) from None
     if not egress.env:
         return guard, {}
     url = guard.url

@@ -87,7 +87,7 @@ class FunctionHandler:
         if config.egress.guard:
             from wrapper.egress.proxy import start_egress_guard
 
-            handler.egress, handler.egress_env = start_egress_guard(config.egress)
+            handler.egress, handler.egress_env = start_egress_guard(config.egress, file=str(config_path))
         if config.mode == "server":
             handler._start_server()
         elif config.mode == "hot":
