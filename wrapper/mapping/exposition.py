@@ -21,6 +21,9 @@ METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 TIMESTAMP = re.compile(r"[+-]?[0-9]+")
 DIRECTIVE = re.compile(r"#[ \t]+(HELP|TYPE)(?:[ \t]+(.*))?", re.DOTALL)
+FIRST_BLANKS = re.compile(r"[ \t]+")
+HELP_ESCAPE = re.compile(r"\\([\\n])")
+QUOTED_RUN = re.compile(r'[^"\\]*')  # a label value's characters up to its closing quote or an escape
 BLANKS = " \t"
 TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
 FAMILY_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
@@ -74,7 +77,7 @@ def _read_directive(line: str, families: _Families) -> None:
     if match is None:
         return
     keyword, rest = match.group(1), match.group(2) or ""
-    name, _, tail = re.sub(r"[ \t]+", " ", rest, count=1).partition(" ")
+    name, _, tail = FIRST_BLANKS.sub(" ", rest, count=1).partition(" ")
     if not METRIC_NAME.fullmatch(name):
         raise ValueError(f"{keyword} needs a valid metric name")
     if keyword == "HELP":
@@ -97,7 +100,9 @@ def _read_directive(line: str, families: _Families) -> None:
 
 def _unescape_help(text: str) -> str:
     r"""Undo HELP escaping: '\\' and '\n'; any other backslash stays as written."""
-    return re.sub(r"\\([\\n])", lambda m: "\n" if m.group(1) == "n" else "\\", text)
+    if "\\" not in text:
+        return text
+    return HELP_ESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else "\\", text)
 
 
 def _read_sample(line: str, families: _Families) -> None:
@@ -154,20 +159,20 @@ def _read_labels(line: str, pos: int) -> tuple[dict[str, str], int]:
 def _read_quoted(line: str, pos: int) -> tuple[str, int]:
     r"""Read a label value from just after its opening quote, undoing \\, \" and \n."""
     chars: list[str] = []
-    while pos < len(line):
-        char = line[pos]
-        if char == '"':
+    while True:
+        run = QUOTED_RUN.match(line, pos)
+        assert run is not None  # the pattern matches the empty string
+        chars.append(run.group())
+        pos = run.end()
+        if pos >= len(line):
+            raise ValueError("unterminated label value")
+        if line[pos] == '"':
             return "".join(chars), pos + 1
-        if char == "\\":
-            escaped = line[pos + 1 : pos + 2]
-            if escaped not in LABEL_ESCAPES:
-                raise ValueError(f"invalid escape '\\{escaped}' in a label value")
-            chars.append(LABEL_ESCAPES[escaped])
-            pos += 2
-            continue
-        chars.append(char)
-        pos += 1
-    raise ValueError("unterminated label value")
+        escaped = line[pos + 1 : pos + 2]  # line[pos] is a backslash
+        if escaped not in LABEL_ESCAPES:
+            raise ValueError(f"invalid escape '\\{escaped}' in a label value")
+        chars.append(LABEL_ESCAPES[escaped])
+        pos += 2
 
 
 def _read_value(text: str) -> float | str:
