@@ -29,6 +29,7 @@ the child's exit is one more readable fd (a pidfd), so no thread is started and 
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import selectors
@@ -112,7 +113,8 @@ class ProcessRun:
         self.state = self.RUNNING
         self.timed_out = False
         self.duration_s = 0.0
-        self._stdout: list[bytes] = []
+        # one growing buffer, and getvalue() hands it over uncopied: chunks + join held the output twice at the end
+        self._stdout = io.BytesIO()
         self._stdout_room = max_output_bytes
         self._stdout_truncated = False
         self._stderr_tail = bytearray()
@@ -141,7 +143,7 @@ class ProcessRun:
             exit_code=code if code >= 0 else None,
             signal=-code if code < 0 else None,
             timed_out=self.timed_out,
-            stdout=b"".join(self._stdout),
+            stdout=self._stdout.getvalue(),
             stdout_truncated=self._stdout_truncated,
             stderr_tail=bytes(self._stderr_tail),
             duration_s=self.duration_s,
@@ -235,7 +237,7 @@ class ProcessRun:
                 self._stdout_truncated = True  # keep reading and discarding, so the program never blocks
                 data = data[: self._stdout_room]
             if data:
-                self._stdout.append(data)
+                self._stdout.write(data)
                 self._stdout_room -= len(data)
         else:
             keep_tail(self._stderr_tail, data, self.stderr_tail_bytes)
