@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,3 +128,47 @@ def test_the_architecture_doc_names_every_module():
     named = [name for name, path in MODULES.items() if name != "wrapper" and path.read_text().strip()]
     missing = [name for name in named if f"`{name.split('.', 1)[1]}`" not in doc]
     assert not missing, f"docs/architecture.md does not mention: {missing}"
+
+
+def run_time_imports(path: Path) -> tuple[set[str], set[str]]:
+    """The wrapper modules a module imports at run time: (at import, only inside a function), names without
+    `wrapper.`; `wrapper` itself and imports under `if TYPE_CHECKING:` left out, as the doc's tables have them."""
+    at_import: set[str] = set()
+    in_function: set[str] = set()
+
+    def visit(node: ast.AST, lazy: bool) -> None:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child, lazy)
+            return
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.split(".")[0] == "wrapper"]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "wrapper":
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module
+                     for a in node.names]
+        (in_function if lazy else at_import).update(n.removeprefix("wrapper.") for n in names if n != "wrapper")
+        for child in ast.iter_child_nodes(node):
+            visit(child, lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    visit(ast.parse(path.read_text()), False)
+    return at_import, in_function - at_import
+
+
+def test_the_architecture_doc_lists_what_each_module_imports():
+    # "who imports whom" as built: a module's row names its imports, *italic* when made inside a function
+    rows = re.findall(r"^\| `([\w.]+)` \| .* \|([^|]*)\|$", (ROOT / "docs" / "architecture.md").read_text(), re.M)
+    wrong = []
+    for short, cell in rows:
+        name = f"wrapper.{short}"
+        if name not in MODULES:
+            continue
+        italic = set(re.findall(r"\*`([\w.]+)`\*", cell))
+        plain = set(re.findall(r"`([\w.]+)`", cell)) - italic
+        at_import, in_function = run_time_imports(MODULES[name])
+        at_import.discard(short)
+        in_function.discard(short)
+        if (plain, italic) != (at_import, in_function):
+            wrong.append(f"{short}: doc {sorted(plain)} + *{sorted(italic)}*, code {sorted(at_import)} + "
+                         f"*{sorted(in_function)}*")
+    assert rows and not wrong, "\n".join(wrong)
