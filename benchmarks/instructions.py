@@ -4,7 +4,8 @@ Each runtime runs under `valgrind --tool=callgrind --trace-children=yes` (every 
 zip's `/bin/sh` bootstrap included) from spawn to its first `GET /next`. The Runtime API here reads that request and
 closes the connection, so each runtime then exits by its own error path (a few log lines). Rows: the packaged echo
 zip, awslambdaric + a subprocess handler (in a site-packages of its own, as `benchmarks/packaged.py` sets up), and a
-bare `python -S` that connects and sends the request. Needs valgrind (Debian: `apt-get install valgrind`).
+bare `python -S` that connects and sends the request, each in the environment the other benchmarks give a runtime
+(`runtimes.lambda_env`). Needs valgrind (Debian: `apt-get install valgrind`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from benchmarks import packaged
-from benchmarks.runtimes import BASELINES
+from benchmarks import packaged, runtimes
+from benchmarks.runtimes import RuntimeSpec
 
 NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -43,15 +44,16 @@ def closing_api() -> str:
     return f"127.0.0.1:{server.getsockname()[1]}"
 
 
-def instructions(argv: list[str], cwd: Path, env: dict[str, str], out: Path) -> int:
-    """Instructions of argv and its children under callgrind, summed over every process."""
+def instructions(spec: RuntimeSpec, env: dict[str, str], out: Path) -> int:
+    """Instructions of the runtime and its children under callgrind, summed over every process."""
     done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/callgrind.%p", *argv],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+        ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/callgrind.%p",
+         *spec.argv],
+        cwd=spec.cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     counts = [int(n) for n in re.findall(r"Collected : (\d+)", done.stderr)]
     if not counts:
-        raise RuntimeError(f"{argv[0]}: no callgrind totals: {done.stderr.strip()[-400:]}")
+        raise RuntimeError(f"{spec.name}: no callgrind totals: {done.stderr.strip()[-400:]}")
     return sum(counts)
 
 
@@ -61,29 +63,28 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="wrapper-instructions-") as scratch_dir:
         scratch = Path(scratch_dir)
-        task = packaged.package_echo(scratch)
-        ric = packaged.ric_python(scratch)
         api = closing_api()
         host, port = api.split(":")
-        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "AWS_LAMBDA_RUNTIME_API": api,
-               "LAMBDA_TASK_ROOT": str(task), "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_REGION": "us-east-1",
-               "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "TZ": "UTC"}
+        zip_spec, zip_error = packaged.zip_runtime(scratch, "wrapper: echo.yaml packaged (the zip's bootstrap)")
+        if zip_spec is None:
+            print(zip_error, file=sys.stderr)
+            return 1
+        ric = packaged.ric_python(scratch)
         bare = f"import socket; s = socket.create_connection(({host!r}, {port})); s.sendall({NEXT!r}); s.recv(1)"
-        rows: list[tuple[str, list[str], Path]] = [
-            ("wrapper: echo.yaml packaged (the zip's bootstrap)", [str(task / "bootstrap"), *packaged.LAMBDA_ARGS],
-             task),
-            ("python -S: connect and send GET /next", [sys.executable, "-S", "-c", bare], scratch),
+        specs = [
+            zip_spec,
+            runtimes.ric("awslambdaric + subprocess.run(cat)", "run_cat", python=ric) if ric else None,
+            RuntimeSpec("python -S: connect and send GET /next", [sys.executable, "-S", "-c", bare], cwd=scratch),
         ]
-        if ric is not None:
-            rows.insert(1, ("awslambdaric + subprocess.run(cat)", [ric, "-m", "awslambdaric", "ric_handler.run_cat"],
-                            BASELINES))
         print("| runtime | million instructions, spawn → first GET /next |\n|---|---|")
-        for index, (label, argv, cwd) in enumerate(rows):
+        for index, spec in enumerate(specs):
+            if spec is None:
+                print(f"| awslambdaric + subprocess.run(cat) | {runtimes.BENCH_EXTRA} |")
+                continue
             out = scratch / f"out-{index}"
             out.mkdir()
-            print(f"| {label} | {instructions(argv, cwd, env, out) / 1e6:.1f} |", flush=True)
-        if ric is None:
-            print("| awslambdaric + subprocess.run(cat) | not installed (pip install -e '.[bench]') |")
+            env = runtimes.lambda_env(spec, api, scratch)
+            print(f"| {spec.name} | {instructions(spec, env, out) / 1e6:.1f} |", flush=True)
     return 0
 
 

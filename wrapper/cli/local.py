@@ -55,20 +55,21 @@ def local_lambda(
     if args.config is not None:
         config_path = Path(args.config).resolve()
         task_root, handler = str(config_path.parent), config_path.name
-        try:
-            config = load_config(config_path)
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return None
-        if timeout_s is None:  # leave room for wrapper's own structured timeout to arrive before the emulator's
-            timeout_s = min(900.0, config.timeout_s + config.deadline_margin_s + 1.0)
-        taken = fixed_ports(config)
-        if runtimes > 1 and taken:
-            print(f"wrapper: --runtimes {runtimes} cannot run {config_path.name} here: its runtimes would share this "
-                  f"machine's loopback, where only one of them can listen on {taken}. On Lambda each execution "
-                  "environment has a loopback of its own. Use --runtimes 1 (and --max-concurrency for concurrent "
-                  "invocations in one runtime).", file=sys.stderr)
-            return None
+        if timeout_s is None or runtimes > 1:  # only then is the config read here: the runtime reads it anyway
+            try:
+                config = load_config(config_path)
+            except ConfigError as exc:
+                print(exc, file=sys.stderr)
+                return None
+            if timeout_s is None:  # leave room for wrapper's own structured timeout to arrive before the emulator's
+                timeout_s = min(900.0, config.timeout_s + config.deadline_margin_s + 1.0)
+            taken = fixed_ports(config)
+            if runtimes > 1 and taken:
+                print(f"wrapper: --runtimes {runtimes} cannot run {config_path.name} here: its runtimes would share "
+                      f"this machine's loopback, where only one of them can listen on {taken}. On Lambda each "
+                      "execution environment has a loopback of its own. Use --runtimes 1 (and --max-concurrency for "
+                      "concurrent invocations in one runtime).", file=sys.stderr)
+                return None
         if not runtime_argv:
             runtime_argv = [sys.executable, "-m", "wrapper", "run"]
             # the runtime starts in the task root: let it import this very wrapper, installed or not

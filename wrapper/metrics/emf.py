@@ -57,6 +57,12 @@ class Observation:
         self.output: bytes | None = None  # the program's stdout, or the server's answer body
         self.output_bytes: int | None = None  # how much was sent when the output is not kept (a stream)
 
+    def output_size(self) -> int | None:
+        """OutputBytes: what a stream sent, else the length of the output kept; None when there was none."""
+        if self.output_bytes is not None:
+            return self.output_bytes
+        return None if self.output is None else len(self.output)
+
     def ran(self, result: Any) -> None:
         """Take what a finished exec-mode program did (a ProcessResult)."""
         self.exit_status = result.exit_code if result.exit_code is not None else 128 + (result.signal or 0)
@@ -140,8 +146,7 @@ def invocation_values(metrics: Any, observation: Observation, ended_s: float) ->
             found += [("Success", "Count", 0 if failed else 1), ("Error", "Count", 1 if failed else 0)]
         elif kind == "exit_status" and observation.exit_status is not None:
             found.append(("ExitStatus", "None", observation.exit_status))
-        elif kind == "output_bytes" and (observation.output is not None or observation.output_bytes is not None):
-            size = observation.output_bytes if observation.output_bytes is not None else len(observation.output or b"")
+        elif kind == "output_bytes" and (size := observation.output_size()) is not None:
             found.append(("OutputBytes", "Bytes", size))
     return found
 
